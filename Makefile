@@ -1,0 +1,101 @@
+# beanstalkd on LMDB. `make` builds, `make check` runs every test (plain and
+# under ASan+UBSan), `make run` starts the daemon on 127.0.0.1:11300.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+WARN     = -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc -Ischema
+LIBS     = -levent
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Build dependencies from Debian; installed by `make deps` only when missing.
+DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
+DEB_TEST  = python3
+
+CORE = util heap job tube queue buf parse proto stats
+SERVER = conn server net options
+DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(SERVER) main))
+CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
+ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(SERVER) main))
+ASAN_CORE_OBJS   = $(addprefix build/asan/,$(addsuffix .o,$(CORE)))
+
+UNIT_TESTS = test_heap test_parse test_queue test_proto
+UNIT_BINS  = $(addprefix build/tests/,$(UNIT_TESTS))
+ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
+
+HEADERS = $(wildcard src/*.h schema/*.h)
+
+.PHONY: all check check-unit check-protocol check-asan run deps install clean bench
+
+all: beanstalkd bsbench
+
+beanstalkd: $(DAEMON_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+build/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/asan/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+
+build/asan/beanstalkd: $(ASAN_DAEMON_OBJS)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+build/tests/%: tests/unit/%.c $(CORE_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJS) -lcmocka
+
+build/asan-tests/%: tests/unit/%.c $(ASAN_CORE_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(ASAN_CORE_OBJS) -lcmocka
+
+bsbench: tools/bsbench.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $< -lpthread
+
+# ---- tests ----
+
+check: deps all
+	@$(MAKE) --no-print-directory check-unit check-protocol check-asan
+
+check-unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
+
+check-protocol: beanstalkd
+	BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/protocol/run.py
+
+check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
+	@for t in $(ASAN_UNIT_BINS); do echo "== $$t (asan)"; $$t || exit 1; done
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	BEANSTALKD=$(CURDIR)/build/asan/beanstalkd BS_SANITIZED=1 python3 tests/protocol/run.py
+
+# ---- running ----
+
+deps:
+	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+run: deps beanstalkd
+	./beanstalkd -l 127.0.0.1 -p 11300
+
+bench: all
+	tools/bench.sh ./beanstalkd /usr/bin/beanstalkd
+
+install: beanstalkd
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 beanstalkd $(DESTDIR)$(BINDIR)/beanstalkd
+	install -m 644 docs/beanstalkd.1 $(DESTDIR)$(MANDIR)/man1/beanstalkd.1
+
+clean:
+	rm -rf build beanstalkd bsbench

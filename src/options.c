@@ -1,0 +1,124 @@
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "stats.h"
+#include "util.h"
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+    fprintf(status ? stderr : stdout,
+        "Use: %s [OPTIONS]\n"
+        "\n"
+        "Options:\n"
+        " -b DIR   keep jobs in a durable LMDB store in DIR\n"
+        " -f MS    sync the store at most every MS milliseconds (default is %d);\n"
+        "          use -f0 for \"always sync\": nothing acknowledged is ever lost\n"
+        " -F       never sync (a power cut may lose recent jobs and damage the store)\n"
+        " -l ADDR  listen on address (default is 0.0.0.0); unix:PATH for a UNIX socket\n"
+        " -p PORT  listen on port (default is 11300)\n"
+        " -u USER  become user and group\n"
+        " -z BYTES set the maximum job size in bytes (default is %d);\n"
+        "          max allowed is %d bytes\n"
+        " -s BYTES accepted for compatibility (the store has no log files to size)\n"
+        " -c, -n   accepted for compatibility (the store needs no compaction)\n"
+        " -v       show version information\n"
+        " -V       increase verbosity\n"
+        " -h       show this help\n",
+        progname, FSYNC_MS_DEFAULT, JOB_SIZE_DEFAULT, JOB_SIZE_MAX);
+    exit(status);
+}
+
+/* Flags that take a value. */
+static int
+takes_value(char flag)
+{
+    return flag == 'p' || flag == 'l' || flag == 'u' || flag == 'b' ||
+           flag == 'z' || flag == 's' || flag == 'f';
+}
+
+static void __attribute__((noreturn))
+bad(const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s\n", progname, what, arg ? arg : "");
+    usage(5);
+}
+
+/* Same rule as beanstalkd: a whole decimal number, nothing after it. */
+static size_t
+parse_size(const char *s)
+{
+    size_t v;
+    char extra;
+    if (sscanf(s, "%zu%c", &v, &extra) != 1)
+        bad("invalid size: ", s);
+    return v;
+}
+
+void
+options_parse(options *o, char **argv)
+{
+    o->addr = "0.0.0.0";
+    o->port = "11300";
+    o->max_job_size = JOB_SIZE_DEFAULT;
+    o->binlog_size = BINLOG_SIZE_DEFAULT;
+    o->fsync_ms = FSYNC_MS_DEFAULT;
+
+    char *arg;
+    /* Flags may be grouped (-VV) and take their value joined (-p11300) or
+     * as the next word (-p 11300). */
+    while ((arg = *argv) && arg[0] == '-' && arg[1]) {
+        argv++;
+        for (char *f = arg + 1; *f; f++) {
+            char flag = *f;
+            const char *val = NULL;
+            if (takes_value(flag)) {
+                if (f[1])
+                    val = f + 1;
+                else if (*argv)
+                    val = *argv++;
+                else {
+                    char msg[] = "flag requires an argument: -?";
+                    msg[sizeof msg - 2] = flag;
+                    bad(msg, NULL);
+                }
+            }
+            switch (flag) {
+            case 'p': o->port = val; break;
+            case 'l': o->addr = val; break;
+            case 'u': o->user = val; break;
+            case 'b': o->dir = val; break;
+            case 'z':
+                o->max_job_size = parse_size(val);
+                if (o->max_job_size > JOB_SIZE_MAX) {
+                    fprintf(stderr, "%s: maximum job size was set to %d\n", progname, JOB_SIZE_MAX);
+                    o->max_job_size = JOB_SIZE_MAX;
+                }
+                break;
+            case 's': o->binlog_size = parse_size(val); break;
+            case 'f': o->fsync_ms = (int64_t)parse_size(val); break;
+            case 'F': o->fsync_ms = -1; break;
+            case 'c':
+            case 'n':
+                break;
+            case 'V': o->verbosity++; break;
+            case 'v':
+                printf("beanstalkd %s\n", BS_VERSION);
+                exit(0);
+            case 'h':
+                usage(0);
+            default: {
+                char msg[] = "unknown flag: -?";
+                msg[sizeof msg - 2] = flag;
+                bad(msg, NULL);
+            }
+            }
+            if (val)
+                break;          /* the value used the rest of this word */
+        }
+    }
+    if (arg)
+        bad("unknown argument: ", arg);
+}

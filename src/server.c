@@ -1,0 +1,277 @@
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void
+server_touch(server *srv, conn *c)
+{
+    if (c->on_dirty || c->closed)
+        return;
+    c->on_dirty = 1;
+    c->next_dirty = srv->dirty;
+    srv->dirty = c;
+}
+
+void
+server_bury(server *srv, conn *c)
+{
+    c->next_dead = srv->dead;
+    srv->dead = c;
+}
+
+/* The queue handed a waiting client its outcome. */
+static void
+on_wake(void *ctx, client *cl, job *j, enum wake_reason why)
+{
+    server *srv = ctx;
+    conn *c = cl->owner;
+    proto_wake(&srv->p, &c->s, j, why);
+    server_touch(srv, c);
+}
+
+/* ---- accepting ---- */
+
+static void
+on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    server *srv = arg;
+    UNUSED(what);
+    /* Take a bounded batch so a connection flood cannot starve the loop. */
+    for (int i = 0; i < 64; i++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop accepting for a moment rather
+                 * than spin on a listener that stays readable. Existing
+                 * connections keep working. */
+                log_errno("accept");
+                for (int k = 0; k < srv->nls; k++)
+                    event_del(srv->ls[k].ev);
+                struct timeval tv = {0, 100000};
+                evtimer_add(srv->accept_pause, &tv);
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                log_errno("accept");
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        conn *c = conn_open(srv, cfd);
+        if (!c) {
+            log_warn("out of memory accepting a connection");
+            close(cfd);
+            continue;
+        }
+        c->next_all = srv->all;
+        if (srv->all)
+            srv->all->prev_all = c;
+        srv->all = c;
+        if (verbosity)
+            log_info("accept %d", cfd);
+    }
+}
+
+static void
+on_accept_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+    server *srv = arg;
+    UNUSED(fd);
+    UNUSED(what);
+    for (int k = 0; k < srv->nls; k++)
+        event_add(srv->ls[k].ev, NULL);
+}
+
+int
+server_add_listener(server *srv, int fd)
+{
+    if (srv->nls == MAX_LISTENERS)
+        return -1;
+    listener *l = &srv->ls[srv->nls];
+    l->fd = fd;
+    l->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_accept, srv);
+    if (!l->ev || event_add(l->ev, NULL) < 0)
+        return -1;
+    srv->nls++;
+    return 0;
+}
+
+/* ---- signals and timers ---- */
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server *srv = arg;
+    UNUSED(what);
+    if (sig == SIGUSR1) {
+        srv->p.draining = 1;
+        log_info("entering drain mode: new jobs are refused");
+        return;
+    }
+    srv->stop = 1;
+    event_base_loopbreak(srv->base);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    /* Nothing to do here: the end of every turn runs the queue's timers. */
+    UNUSED(fd);
+    UNUSED(what);
+    UNUSED(arg);
+}
+
+static void
+arm_timer(server *srv, int64_t now)
+{
+    int64_t at = queue_next_deadline(&srv->q);
+    if (at == srv->timer_at)
+        return;
+    srv->timer_at = at;
+    if (at == INT64_MAX) {
+        evtimer_del(srv->timer);
+        return;
+    }
+    int64_t d = at > now ? at - now : 0;
+    /* Round up to the microsecond so the timer never fires a hair early. */
+    int64_t us = (d + 999) / 1000;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(srv->timer, &tv);
+}
+
+int
+server_init(server *srv)
+{
+    memset(srv, 0, sizeof *srv);
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return -1;
+    /* Deadlines are on CLOCK_MONOTONIC; let libevent use the same clock
+     * without its coarse variant. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    srv->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!srv->base)
+        return -1;
+    if (queue_init(&srv->q) < 0 || proto_init(&srv->p, &srv->q) < 0)
+        return -1;
+    srv->q.on_wake = on_wake;
+    srv->q.wake_ctx = srv;
+    srv->timer = evtimer_new(srv->base, on_timer, srv);
+    srv->accept_pause = evtimer_new(srv->base, on_accept_pause_end, srv);
+    srv->timer_at = INT64_MAX;
+    int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
+    for (int i = 0; i < 3; i++) {
+        srv->sigs[i] = evsignal_new(srv->base, sigs[i], on_signal, srv);
+        if (!srv->sigs[i] || evsignal_add(srv->sigs[i], NULL) < 0)
+            return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return srv->timer && srv->accept_pause ? 0 : -1;
+}
+
+/* The end of a loop turn: run due timers, let woken or unblocked
+ * connections go on with their buffered input, then send every reply
+ * produced in this turn. A durable store commits between the two, so
+ * replies leave only after their changes are safe. */
+static void
+end_of_turn(server *srv)
+{
+    int64_t now = now_ns();
+    queue_tick(&srv->q, now);
+
+    conn *flush = NULL;
+    while (srv->dirty) {
+        conn *c = srv->dirty;
+        srv->dirty = c->next_dirty;
+        c->on_dirty = 0;
+        if (c->closed)
+            continue;
+        while (conn_resume(c, now))
+            ;
+        c->next_flush = flush;
+        flush = c;
+    }
+
+    /* (commit goes here once a store is attached) */
+
+    while (flush) {
+        conn *c = flush;
+        flush = c->next_flush;
+        if (!c->closed)
+            conn_flush(c);
+        /* Drained below the mark with input left: go round again. */
+        if (!c->closed && c->in_len && !session_blocked(&c->s) && !c->on_dirty)
+            server_touch(srv, c);
+    }
+
+    while (srv->dead) {
+        conn *c = srv->dead;
+        srv->dead = c->next_dead;
+        if (c->on_dirty) {              /* still linked: unlink first */
+            conn **p = &srv->dirty;
+            while (*p != c)
+                p = &(*p)->next_dirty;
+            *p = c->next_dirty;
+        }
+        if (c->prev_all)
+            c->prev_all->next_all = c->next_all;
+        else
+            srv->all = c->next_all;
+        if (c->next_all)
+            c->next_all->prev_all = c->prev_all;
+        conn_free(c);
+    }
+    arm_timer(srv, now);
+}
+
+int
+server_run(server *srv)
+{
+    while (!srv->stop) {
+        if (event_base_loop(srv->base, EVLOOP_ONCE) < 0) {
+            log_warn("event loop failed");
+            return 1;
+        }
+        end_of_turn(srv);
+        /* Woken connections may have more to do before we sleep again. */
+        while (srv->dirty && !srv->stop)
+            end_of_turn(srv);
+    }
+    return 0;
+}
+
+void
+server_free(server *srv)
+{
+    for (conn *c = srv->all; c; c = c->next_all)
+        conn_close(c);
+    while (srv->all) {
+        conn *c = srv->all;
+        srv->all = c->next_all;
+        conn_free(c);
+    }
+    srv->dead = NULL;
+    for (int i = 0; i < srv->nls; i++) {
+        event_free(srv->ls[i].ev);
+        close(srv->ls[i].fd);
+    }
+    for (int i = 0; i < 3; i++)
+        if (srv->sigs[i])
+            event_free(srv->sigs[i]);
+    if (srv->timer)
+        event_free(srv->timer);
+    if (srv->accept_pause)
+        event_free(srv->accept_pause);
+    queue_free(&srv->q);
+    if (srv->base)
+        event_base_free(srv->base);
+}

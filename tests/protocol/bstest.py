@@ -1,0 +1,180 @@
+"""Shared harness for the protocol tests.
+
+Every test talks to a real server over a real socket. The server binary comes
+from $BEANSTALKD (default: ./beanstalkd at the top of the tree); setting it to
+/usr/bin/beanstalkd runs the same tests against stock beanstalkd, which is how
+the tests themselves are proven right. $BS_REFERENCE=1 marks such a run so the
+few tests that check our documented differences can skip themselves.
+"""
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("BEANSTALKD", os.path.join(TOP, "beanstalkd"))
+REFERENCE = os.environ.get("BS_REFERENCE") == "1"
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """One daemon on a free loopback port, started and stopped by the test."""
+
+    def __init__(self, *args, port=None, addr="127.0.0.1", wait=True, env=None):
+        self.port = port or free_port()
+        self.addr = addr
+        self.args = list(args)
+        cmd = [BINARY, "-l", addr, "-p", str(self.port)] + self.args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        """Poll until the port accepts a connection: a readiness check, not a sleep."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, err.decode(errors="replace")))
+            try:
+                socket.create_connection((self.addr, self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("server did not start listening")
+
+    def client(self, timeout=5.0):
+        return Client(self.addr, self.port, timeout)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+
+class Client:
+    """A raw protocol client: send bytes, read lines and exact byte counts."""
+
+    def __init__(self, addr, port, timeout=5.0):
+        self.sock = socket.create_connection((addr, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed by server")
+        self.buf += chunk
+
+    def line(self):
+        """Next reply line without its CRLF, as str."""
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("latin-1")
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def cmd(self, line):
+        """Send one command line and return the reply line."""
+        self.send(line + "\r\n")
+        return self.line()
+
+    def body_reply(self, line):
+        """Send a command whose reply carries a body (OK/FOUND/RESERVED)."""
+        self.send(line + "\r\n")
+        head = self.line()
+        parts = head.split()
+        if parts[0] in ("OK",):
+            return head, self.exact(int(parts[1]) + 2)[:-2]
+        if parts[0] in ("FOUND", "RESERVED"):
+            return head, self.exact(int(parts[2]) + 2)[:-2]
+        return head, None
+
+    def put(self, body=b"x", pri=0, delay=0, ttr=60):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send(b"put %d %d %d %d\r\n" % (pri, delay, ttr, len(body)) + body + b"\r\n")
+        return self.line()
+
+    def put_id(self, *a, **kw):
+        r = self.put(*a, **kw)
+        assert r.startswith("INSERTED "), r
+        return int(r.split()[1])
+
+    def yaml(self, line):
+        """Send a stats-like command and parse its flat YAML dict or list."""
+        head, body = self.body_reply(line)
+        assert head.startswith("OK "), head
+        return parse_yaml(body.decode())
+
+    def closed_by_peer(self, timeout=2.0):
+        """True when the server closes the connection within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+
+def parse_yaml(text):
+    lines = text.split("\n")
+    assert lines[0] == "---", text
+    items = [l for l in lines[1:] if l]
+    if items and items[0].startswith("- "):
+        return [l[2:] for l in items]
+    out = {}
+    for l in items:
+        k, v = l.split(": ", 1)
+        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+            v = v[1:-1]
+        out[k] = v
+    return out
+
+
+class ServerTest(unittest.TestCase):
+    """A test case with a fresh server per test (cheap: it starts in ms)."""
+    server_args = ()
+
+    def setUp(self):
+        self.server = Server(*self.server_args)
+        self.addCleanup(self.server.stop)
+        self.c = self.conn()
+
+    def conn(self):
+        c = self.server.client()
+        self.addCleanup(c.close)
+        return c
