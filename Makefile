@@ -30,7 +30,7 @@ ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
 HEADERS = $(wildcard src/*.h schema/*.h)
 
-.PHONY: all check check-unit check-protocol check-asan run deps install clean bench
+.PHONY: all check check-unit check-protocol check-asan check-reference run deps install clean bench
 
 all: beanstalkd bsbench
 
@@ -62,7 +62,15 @@ bsbench: tools/bsbench.c
 # ---- tests ----
 
 check: deps all
-	@$(MAKE) --no-print-directory check-unit check-protocol check-asan
+	@$(MAKE) --no-print-directory check-unit check-protocol check-asan check-reference
+
+# The protocol tests run against stock beanstalkd too, when it is installed,
+# so a test that the reference fails is caught as a wrong test.
+STOCK ?= /usr/bin/beanstalkd
+check-reference:
+	@if [ -x $(STOCK) ]; then \
+	  BEANSTALKD=$(STOCK) BS_REFERENCE=1 python3 tests/protocol/run.py; \
+	else echo "check-reference: $(STOCK) not installed, skipped"; fi
 
 check-unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done

@@ -174,6 +174,12 @@ on_read(evutil_socket_t fd, short what, void *arg)
     if (n == 0) {
         c->eof = 1;
         conn_resume(c, now);
+        /* Release its tubes and jobs now, as beanstalkd does, rather than at
+         * the end of the turn: the next command may be about them. */
+        if (c->s.state == SS_CLOSE && !buf_pending(&c->s.out)) {
+            conn_close(c);
+            return;
+        }
     } else if (n == -1 && errno != EAGAIN && errno != EINTR) {
         conn_close(c);
         return;

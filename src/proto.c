@@ -170,10 +170,12 @@ finish_put(proto *p, session *s, const char *body, int64_t now)
 {
     s->state = SS_LINE;
     if (body[s->put_size] != '\r' || body[s->put_size + 1] != '\n') {
+        queue_skip_id(p->q);
         reply(s, LIT("EXPECTED_CRLF\r\n"));
         return;
     }
     if (p->draining) {
+        queue_skip_id(p->q);
         reply(s, LIT("DRAINING\r\n"));
         return;
     }

@@ -96,6 +96,14 @@ void client_mark_producer(queue *q, client *c);
 /* body points at size bytes followed by "\r\n". */
 int queue_put(queue *q, client *c, uint32_t pri, int64_t delay, int64_t ttr,
               const char *body, uint32_t size, int64_t now, uint64_t *id);
+/* A put whose body turned out bad still used up an id in beanstalkd (it
+ * numbers a job when the command line arrives); so do we. */
+static inline void
+queue_skip_id(queue *q)
+{
+    q->next_id++;
+}
+
 /* timeout < 0 waits forever. Q_OK sets *out; Q_WAITING means on_wake will
  * be called later with the outcome. */
 int queue_reserve(queue *q, client *c, int64_t timeout, int64_t now, job **out);

@@ -206,10 +206,13 @@ end_of_turn(server *srv)
     while (flush) {
         conn *c = flush;
         flush = c->next_flush;
-        if (!c->closed)
-            conn_flush(c);
-        /* Drained below the mark with input left: go round again. */
-        if (!c->closed && c->in_len && !session_blocked(&c->s) && !c->on_dirty)
+        if (c->closed)
+            continue;
+        int was_blocked = session_blocked(&c->s);
+        conn_flush(c);
+        /* Output drained below the mark with commands still buffered: go
+         * round again for them. */
+        if (was_blocked && !c->closed && c->in_len && !session_blocked(&c->s))
             server_touch(srv, c);
     }
 
