@@ -23,11 +23,15 @@ raise_fd_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 0;
     if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t want = rl.rlim_max;
-        rl.rlim_cur = want;
+        rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur < 10000)
+        log_warn("open-file limit is %llu and cannot be raised further here: "
+                 "at most about that many clients can connect at once "
+                 "(raise the hard limit, e.g. LimitNOFILE= or ulimit -Hn)",
+                 (unsigned long long)rl.rlim_cur);
     return rl.rlim_cur;
 }
 

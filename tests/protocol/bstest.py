@@ -9,12 +9,15 @@ few tests that check our documented differences can skip themselves.
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("BEANSTALKD", os.path.join(TOP, "beanstalkd"))
 REFERENCE = os.environ.get("BS_REFERENCE") == "1"
+# Set by `make check-asan`: a sanitizer report or a leak makes the test fail.
+SANITIZED = os.environ.get("BS_SANITIZED") == "1"
 
 
 def free_port():
@@ -34,8 +37,11 @@ class Server:
         self.addr = addr
         self.args = list(args)
         cmd = [BINARY, "-l", addr, "-p", str(self.port)] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+        # stderr goes to a file, not a pipe: a pipe nobody reads could fill
+        # and stall the server.
+        self.errfile = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                     stderr=self.errfile, env=env)
         if wait:
             self.wait_ready()
 
@@ -44,8 +50,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out, err = self.proc.communicate()
-                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, err.decode(errors="replace")))
+                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, self.stderr_text()))
             try:
                 socket.create_connection((self.addr, self.port), timeout=0.5).close()
                 return
@@ -59,6 +64,10 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def stderr_text(self):
+        self.errfile.seek(0)
+        return self.errfile.read().decode(errors="replace")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -67,9 +76,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
+        err = self.stderr_text()
+        self.errfile.close()
+        if SANITIZED and ("Sanitizer" in err or "runtime error" in err):
+            raise AssertionError("sanitizer report from the server:\n" + err)
 
 
 class Client:
