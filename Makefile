@@ -9,8 +9,8 @@ DESTDIR ?=
 
 WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc -Ischema
-LIBS     = -levent
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc -Ischema -Imigrate
+LIBS     = -levent -llmdb
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Build dependencies from Debian; installed by `make deps` only when missing.
@@ -18,17 +18,18 @@ DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
 DEB_TEST  = python3
 
 CORE = util heap job tube queue buf parse proto stats
+STORE = store journal crc32c migrate
 SERVER = conn server net options
-DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(SERVER) main))
+DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
-ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(SERVER) main))
+ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 ASAN_CORE_OBJS   = $(addprefix build/asan/,$(addsuffix .o,$(CORE)))
 
 UNIT_TESTS = test_heap test_parse test_queue test_proto
 UNIT_BINS  = $(addprefix build/tests/,$(UNIT_TESTS))
 ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
-HEADERS = $(wildcard src/*.h schema/*.h)
+HEADERS = $(wildcard src/*.h schema/*.h migrate/*.h)
 
 .PHONY: all check check-unit check-protocol check-asan check-reference run deps install clean bench
 
@@ -40,6 +41,14 @@ beanstalkd: $(DAEMON_OBJS)
 build/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/obj/%.o: migrate/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/asan/%.o: migrate/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
 
 build/asan/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "server.h"
 #include "stats.h"
+#include "store.h"
 #include "util.h"
 
 /* Thousands of idle connections need as many descriptors: take the hard
@@ -61,6 +62,42 @@ drop_privileges(const char *user)
     }
 }
 
+/* Open and load the store; describe its durability for the start-up line. */
+static int
+open_store(server *srv, const options *o, char *desc, size_t desclen)
+{
+    char err[1024];
+    enum store_mode mode = o->fsync_ms < 0 ? STORE_SYNC_NEVER
+                         : o->fsync_ms == 0 ? STORE_SYNC_ALWAYS : STORE_SYNC_INTERVAL;
+    store *st = store_open(o->dir, mode, o->fsync_ms, err, sizeof err);
+    if (!st) {
+        log_warn("%s", err);
+        return -1;
+    }
+    int64_t t0 = now_ns();
+    if (store_load(st, &srv->q, err, sizeof err) < 0) {
+        log_warn("%s", err);
+        store_close(st);
+        return -1;
+    }
+    server_attach_store(srv, st);
+    const queue_stats *q = &srv->q.st;
+    const char *how = mode == STORE_SYNC_ALWAYS
+        ? "every acknowledgement waits for a sync (nothing acknowledged is lost)"
+        : mode == STORE_SYNC_NEVER ? "never synced (-F)" : NULL;
+    char interval[128];
+    if (!how) {
+        snprintf(interval, sizeof interval, "synced every %lld ms (a power cut may lose "
+                 "the last %lld ms)", (long long)o->fsync_ms, (long long)o->fsync_ms);
+        how = interval;
+    }
+    snprintf(desc, desclen, "store %s: %s; loaded %llu ready, %llu delayed, %llu buried "
+             "jobs in %lld ms", o->dir, how, (unsigned long long)q->ready,
+             (unsigned long long)q->delayed, (unsigned long long)q->buried,
+             (long long)((now_ns() - t0) / NS_PER_MS));
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -71,12 +108,6 @@ main(int argc, char **argv)
     setvbuf(stderr, NULL, _IOLBF, 0);
     options_parse(&o, argv + 1);
     verbosity = o.verbosity;
-
-    if (o.dir) {
-        log_warn("-b %s: the durable store is not available in this build yet; "
-                 "refusing to run without the durability you asked for", o.dir);
-        return 1;
-    }
 
     rlim_t fds = raise_fd_limit();
     if (server_init(&srv) < 0) {
@@ -96,20 +127,30 @@ main(int argc, char **argv)
         if (fd < 0 || server_add_listener(&srv, fd) < 0)
             return 111;
     }
+    /* As beanstalkd does: drop privileges before the store is opened, so
+     * its files belong to the user the server runs as. */
     if (o.user)
         drop_privileges(o.user);
 
+    char durability[512];
+    if (o.dir && open_store(&srv, &o, durability, sizeof durability) < 0)
+        return 1;
+    if (!o.dir)
+        snprintf(durability, sizeof durability, "jobs in memory only (no -b)");
+
+    char where[256];
     if (n)
-        log_info("version %s, pid %d: serving %d socket(s) passed by the service manager; "
-                 "jobs in memory only (no -b); max job size %zu bytes; fd limit %llu",
-                 BS_VERSION, (int)getpid(), n, o.max_job_size, (unsigned long long)fds);
+        snprintf(where, sizeof where, "%d socket(s) passed by the service manager", n);
     else
-        log_info("version %s, pid %d: listening on %s%s%s; jobs in memory only (no -b); "
-                 "max job size %zu bytes; fd limit %llu",
-                 BS_VERSION, (int)getpid(), o.addr,
+        snprintf(where, sizeof where, "%s%s%s", o.addr,
                  strncmp(o.addr, "unix:", 5) ? " port " : "",
-                 strncmp(o.addr, "unix:", 5) ? o.port : "",
-                 o.max_job_size, (unsigned long long)fds);
+                 strncmp(o.addr, "unix:", 5) ? o.port : "");
+    log_info("version %s, pid %d: listening on %s; %s; max job size %zu bytes; fd limit %llu",
+             BS_VERSION, (int)getpid(), where, durability, o.max_job_size,
+             (unsigned long long)fds);
+    if (o.dir && o.fsync_ms < 0)
+        log_warn("WARNING: -F: the store is never synced; a power cut may lose recent "
+                 "jobs and may leave the store damaged beyond opening");
 
     int status = server_run(&srv);
     server_free(&srv);

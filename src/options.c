@@ -13,9 +13,10 @@ usage(int status)
         "Use: %s [OPTIONS]\n"
         "\n"
         "Options:\n"
-        " -b DIR   keep jobs in a durable LMDB store in DIR\n"
-        " -f MS    sync the store at most every MS milliseconds (default is %d);\n"
-        "          use -f0 for \"always sync\": nothing acknowledged is ever lost\n"
+        " -b DIR   keep jobs in a durable LMDB store in DIR; by default every\n"
+        "          acknowledgement waits for a sync (nothing acknowledged is lost)\n"
+        " -f MS    sync the store every MS milliseconds instead (-f0: every time);\n"
+        "          a power cut may then lose the last MS ms of acknowledged changes\n"
         " -F       never sync (a power cut may lose recent jobs and damage the store)\n"
         " -l ADDR  listen on address (default is 0.0.0.0); unix:PATH for a UNIX socket\n"
         " -p PORT  listen on port (default is 11300)\n"
@@ -27,7 +28,7 @@ usage(int status)
         " -v       show version information\n"
         " -V       increase verbosity\n"
         " -h       show this help\n",
-        progname, FSYNC_MS_DEFAULT, JOB_SIZE_DEFAULT, JOB_SIZE_MAX);
+        progname, JOB_SIZE_DEFAULT, JOB_SIZE_MAX);
     exit(status);
 }
 
@@ -64,7 +65,7 @@ options_parse(options *o, char **argv)
     o->port = "11300";
     o->max_job_size = JOB_SIZE_DEFAULT;
     o->binlog_size = BINLOG_SIZE_DEFAULT;
-    o->fsync_ms = FSYNC_MS_DEFAULT;
+    o->fsync_ms = 0;            /* zero loss unless -f or -F says otherwise */
 
     char *arg;
     /* Flags may be grouped (-VV) and take their value joined (-p11300) or

@@ -7,7 +7,6 @@
 
 #define JOB_SIZE_DEFAULT 65535
 #define JOB_SIZE_MAX 1073741824
-#define FSYNC_MS_DEFAULT 50
 #define BINLOG_SIZE_DEFAULT 10485760
 
 typedef struct options {
@@ -17,7 +16,7 @@ typedef struct options {
     const char *dir;            /* -b */
     size_t max_job_size;        /* -z */
     size_t binlog_size;         /* -s: accepted; the LMDB store has no files to size */
-    int64_t fsync_ms;           /* -f; -1 with -F */
+    int64_t fsync_ms;           /* -f; 0 = sync every turn (default); -1 with -F */
     int verbosity;              /* -V */
 } options;
 

@@ -56,8 +56,10 @@ typedef struct proto {
     /* What stats reports under beanstalkd's binlog-* keys. */
     struct {
         uint64_t oldest_index, current_index, records_migrated;
-        uint64_t records_written, max_size;
+        uint64_t max_size;
     } binlog;
+    /* binlog-records-written: the store's record writes, when there is one. */
+    uint64_t (*store_writes)(void *ctx);
     /* Stats keys that depend on the server's store; NULL without one. */
     void (*store_stats)(void *ctx, buf *out);
     void *store_ctx;

@@ -437,6 +437,8 @@ queue_put(queue *q, client *c, uint32_t pri, int64_t delay, int64_t ttr,
           const char *body, uint32_t size, int64_t now, uint64_t *id)
 {
     tube *t = c->use;
+    if (q->store && !q->store->room(q->store_ctx, size))
+        return Q_NO_MEMORY;
     job *j = new_job(q, t, pri, delay, ttr, size, now);
     if (!j)
         return Q_NO_MEMORY;
@@ -784,4 +786,16 @@ queue_restore(queue *q, job *j, const char *tube_name, size_t len, int64_t now)
     else
         to_ready(q, j, now);
     return 0;
+}
+
+void
+queue_restore_pause(queue *q, const char *name, size_t len, int64_t pause, int64_t until)
+{
+    tube *t = tube_find(&q->tubes, name, len);
+    if (!t || t->pause)
+        return;
+    t->pause = pause > 0 ? pause : 1;
+    t->unpause_at = until;
+    if (heap_insert(&q->paused, t) < 0)
+        t->pause = 0;
 }

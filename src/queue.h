@@ -61,6 +61,8 @@ typedef struct store_ops {
     int (*pause)(void *ctx, const tube *t);
     /* The body and its CRLF, valid until the end of the loop turn. */
     const char *(*body)(void *ctx, const job *j);
+    /* Whether a new job of size bytes fits (disk headroom); 1 or 0. */
+    int (*room)(void *ctx, uint64_t size);
 } store_ops;
 
 typedef struct queue_stats {
@@ -139,5 +141,7 @@ const char *queue_body(const queue *q, const job *j);
 
 /* Insert a job read back from a store at start-up, in the state it carries. */
 int queue_restore(queue *q, job *j, const char *tube_name, size_t len, int64_t now);
+/* Resume a pause read back from a store (the tube exists). */
+void queue_restore_pause(queue *q, const char *name, size_t len, int64_t pause, int64_t until);
 
 #endif

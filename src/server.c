@@ -133,6 +133,11 @@ static void
 arm_timer(server *srv, int64_t now)
 {
     int64_t at = queue_next_deadline(&srv->q);
+    if (srv->store) {
+        int64_t st = store_next_tick(srv->store);
+        if (st < at)
+            at = st;
+    }
     if (at == srv->timer_at)
         return;
     srv->timer_at = at;
@@ -174,6 +179,17 @@ server_init(server *srv)
     return srv->timer && srv->accept_pause ? 0 : -1;
 }
 
+void
+server_attach_store(server *srv, store *st)
+{
+    srv->store = st;
+    srv->q.store = &store_hooks;
+    srv->q.store_ctx = st;
+    srv->p.store_stats = store_stats;
+    srv->p.store_ctx = st;
+    srv->p.store_writes = store_writes;
+}
+
 /* The end of a loop turn: run due timers, let woken or unblocked
  * connections go on with their buffered input, then send every reply
  * produced in this turn. A durable store commits between the two, so
@@ -197,7 +213,15 @@ end_of_turn(server *srv)
         flush = c;
     }
 
-    /* (commit goes here once a store is attached) */
+    /* Group commit: every change of this turn, from every connection, in
+     * one transaction and one sync, before any reply that acknowledges one
+     * of them is sent. An I/O error here means nothing of the turn may be
+     * acknowledged: stop, with the replies unsent. */
+    if (srv->store && (store_tick(srv->store, now) < 0 || store_end_turn(srv->store) < 0)) {
+        log_warn("store: %s; stopping without acknowledging this turn's changes",
+                 store_error(srv->store));
+        exit(1);
+    }
 
     while (flush) {
         conn *c = flush;
@@ -259,6 +283,12 @@ server_free(server *srv)
         conn_free(c);
     }
     srv->dead = NULL;
+    if (srv->store) {
+        if (store_flush(srv->store) < 0)
+            log_warn("store: %s", store_error(srv->store));
+        store_close(srv->store);
+        srv->store = NULL;
+    }
     for (int i = 0; i < srv->nls; i++) {
         event_free(srv->ls[i].ev);
         close(srv->ls[i].fd);

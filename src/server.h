@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "proto.h"
 #include "queue.h"
+#include "store.h"
 
 #define MAX_LISTENERS 16
 
@@ -30,6 +31,7 @@ typedef struct server {
     conn *dirty;                    /* conns to resume and flush this turn */
     conn *dead;                     /* closed conns to free after the turn */
     conn *all;                      /* every open conn */
+    store *store;                   /* NULL in memory mode */
     int stop;
 } server;
 
@@ -39,6 +41,8 @@ void server_bury(server *srv, conn *c);
 
 int server_init(server *srv);
 int server_add_listener(server *srv, int fd);
+/* Attach a loaded store: its hooks, stats and commit at every turn. */
+void server_attach_store(server *srv, store *st);
 /* Runs until SIGTERM or SIGINT; returns the exit status. */
 int server_run(server *srv);
 void server_free(server *srv);

@@ -91,7 +91,8 @@ stats_server(const proto *p, buf *out, int64_t now)
         "binlog-records-written: %" PRIu64 "\n"
         "binlog-max-size: %" PRIu64 "\n",
         p->binlog.oldest_index, p->binlog.current_index,
-        p->binlog.records_migrated, p->binlog.records_written, p->binlog.max_size);
+        p->binlog.records_migrated, p->store_writes ? p->store_writes(p->store_ctx) : 0,
+        p->binlog.max_size);
     f |= buf_printf(out,
         "draining: %s\n"
         "id: %s\n"

@@ -36,6 +36,13 @@ class Server:
         self.port = port or free_port()
         self.addr = addr
         self.args = list(args)
+        # BS_STORE_ARGS (e.g. "-f 0") runs every test with a durable store in
+        # a fresh directory, so the whole protocol is checked in store mode.
+        self.tmpdir = None
+        store_args = os.environ.get("BS_STORE_ARGS")
+        if store_args is not None and "-b" not in self.args:
+            self.tmpdir = tempfile.TemporaryDirectory(prefix="bstest-")
+            self.args += ["-b", self.tmpdir.name] + store_args.split()
         cmd = [BINARY, "-l", addr, "-p", str(self.port)] + self.args
         # stderr goes to a file, not a pipe: a pipe nobody reads could fill
         # and stall the server.
@@ -78,6 +85,8 @@ class Server:
                 self.proc.wait()
         err = self.stderr_text()
         self.errfile.close()
+        if self.tmpdir:
+            self.tmpdir.cleanup()
         if SANITIZED and ("Sanitizer" in err or "runtime error" in err):
             raise AssertionError("sanitizer report from the server:\n" + err)
 

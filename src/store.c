@@ -1,0 +1,720 @@
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "migrate.h"
+#include "schema.h"
+#include "util.h"
+
+/* Database indexes, also used in journal records. */
+enum { DB_META, DB_JOBS, DB_BODIES, DB_TUBES, DB_COUNT };
+
+/* Puts are refused (OUT_OF_MEMORY) while the disk has less than this free,
+ * so deletes, which need a few pages too, keep working on a full disk. */
+#define DISK_HEADROOM ((uint64_t)32 << 20)
+#define MAP_MIN ((size_t)256 << 20)
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    MDB_txn *txn;               /* the write transaction, when one is open */
+    MDB_txn *rtxn;              /* for reading bodies when no write is open */
+    int rtxn_live;
+    enum store_mode mode;
+    int64_t interval_ns;
+    int64_t dirty_since;        /* interval mode: first uncommitted change */
+    int lockfd;
+    journal jr;
+    int have_journal;
+    queue *q;
+    uint64_t next_id_stored;
+    size_t mapsize, used_at_begin, txn_bytes;
+    uint64_t disk_free;
+    int64_t disk_checked;
+    uint64_t commits, syncs, changes, writes;
+    int failed;
+    char error[256];
+    char dir[];
+};
+
+static int
+fail(store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof s->error, fmt, ap);
+    va_end(ap);
+    s->failed = 1;
+    return -1;
+}
+
+const char *
+store_error(const store *s)
+{
+    return s->error;
+}
+
+/* ---- opening ---- */
+
+/* Only one server per directory: a POSIX lock on DIR/lock, the same file
+ * and kind of lock stock beanstalkd takes, so neither can share a
+ * directory with the other. */
+static int
+lock_dir(store *s, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lock", s->dir);
+    s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lockfd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(s->lockfd, F_SETLK, &fl) < 0) {
+        snprintf(err, errlen, "%s is in use by another server (lock %s is held); "
+                 "only one server may use a store at a time", s->dir, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* A directory of stock beanstalkd's binlog files must be imported, not
+ * opened: refuse it and say how. */
+static int
+refuse_binlog(const char *dir, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, "binlog.", 7) == 0 && n[7] && strspn(n + 7, "0123456789") == strlen(n + 7))
+            found = 1;
+    }
+    closedir(d);
+    if (found)
+        snprintf(err, errlen, "%s holds legacy beanstalkd binlog files (binlog.N); "
+                 "import them into a new store with `bsimport %s NEWDIR` and start "
+                 "with -b NEWDIR", dir, dir);
+    return found ? -1 : 0;
+}
+
+static int
+get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *v)
+{
+    MDB_val k = {strlen(name), (void *)name};
+    return mdb_get(txn, dbi, &k, v);
+}
+
+static int
+put_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *val, size_t len)
+{
+    MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Check or create the meta records: magic, version, next id. */
+static int
+init_meta(store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+    MDB_dbi meta = s->dbi[DB_META];
+    MDB_val v;
+    int r = get_meta(txn, meta, BS_META_MAGIC, &v);
+    if (r == MDB_NOTFOUND) {
+        MDB_stat st;
+        if (mdb_stat(txn, s->dbi[DB_JOBS], &st) == 0 && st.ms_entries) {
+            snprintf(err, errlen, "%s: store has jobs but no magic record: not a store of ours", s->dir);
+            return -1;
+        }
+        unsigned char ver[4], next[8];
+        bs_put_u32(ver, BS_SCHEMA_VERSION);
+        bs_put_u64(next, 1);
+        if (put_meta(txn, meta, BS_META_MAGIC, BS_MAGIC, strlen(BS_MAGIC)) ||
+            put_meta(txn, meta, BS_META_VERSION, ver, 4) ||
+            put_meta(txn, meta, BS_META_NEXT_ID, next, 8)) {
+            snprintf(err, errlen, "%s: cannot initialise the store", s->dir);
+            return -1;
+        }
+        return 0;
+    }
+    if (r != 0 || v.mv_size != strlen(BS_MAGIC) || memcmp(v.mv_data, BS_MAGIC, v.mv_size) != 0) {
+        snprintf(err, errlen, "%s/data.mdb is an LMDB environment but not a beanstalkd store; "
+                 "refusing to touch it", s->dir);
+        return -1;
+    }
+    if (get_meta(txn, meta, BS_META_VERSION, &v) != 0 || v.mv_size != 4) {
+        snprintf(err, errlen, "%s: store has no valid schema version record", s->dir);
+        return -1;
+    }
+    uint32_t version = bs_get_u32(v.mv_data);
+    if (version > BS_SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: store schema version %u is newer than this server's (%u); "
+                 "run a newer beanstalkd on it", s->dir, version, BS_SCHEMA_VERSION);
+        return -1;
+    }
+    if (version < BS_SCHEMA_VERSION) {
+        if (migrate_run(txn, version, err, errlen) < 0)
+            return -1;
+        unsigned char ver[4];
+        bs_put_u32(ver, BS_SCHEMA_VERSION);
+        if (put_meta(txn, meta, BS_META_VERSION, ver, 4)) {
+            snprintf(err, errlen, "%s: cannot record the upgraded version", s->dir);
+            return -1;
+        }
+        log_info("store %s upgraded from schema version %u to %u", s->dir, version, BS_SCHEMA_VERSION);
+    }
+    return 0;
+}
+
+/* Journal replay writes straight into the open write transaction. */
+static int
+apply_record(void *ctx, int db, int del, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    store *s = ctx;
+    if (db < 0 || db >= DB_COUNT)
+        return -1;
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int r = del ? mdb_del(s->txn, s->dbi[db], &k, NULL) : mdb_put(s->txn, s->dbi[db], &k, &v, 0);
+    return r == 0 || (del && r == MDB_NOTFOUND) ? 0 : -1;
+}
+
+static int
+replay_journal(store *s, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/journal", s->dir);
+    if (s->mode != STORE_SYNC_INTERVAL && access(path, F_OK) != 0)
+        return 0;
+    if (journal_open(&s->jr, path) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    s->have_journal = 1;
+    MDB_val v;
+    uint64_t after = 0;
+    if (get_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, &v) == 0 && v.mv_size == 8)
+        after = bs_get_u64(v.mv_data);
+    size_t applied = 0;
+    int stopped = 0;
+    if (journal_replay(&s->jr, after, apply_record, s, &applied, &stopped) < 0) {
+        snprintf(err, errlen, "cannot replay %s", path);
+        return -1;
+    }
+    if (applied)
+        log_info("store %s: applied %zu journal records written since the last sync", s->dir, applied);
+    if (stopped)
+        log_info("store %s: journal ends in a torn or unsynced record; the rest was never acknowledged as synced", s->dir);
+    unsigned char seq[8];
+    bs_put_u64(seq, s->jr.seq);
+    if (put_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, seq, 8)) {
+        snprintf(err, errlen, "cannot record the journal position");
+        return -1;
+    }
+    return 0;
+}
+
+static size_t
+used_bytes(store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    return (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+}
+
+store *
+store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err, size_t errlen)
+{
+    store *s = calloc(1, sizeof *s + strlen(dir) + 1);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    strcpy(s->dir, dir);
+    s->mode = mode;
+    s->interval_ns = interval_ms * NS_PER_MS;
+    s->lockfd = -1;
+    s->jr.fd = -1;
+    s->dirty_since = INT64_MAX;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (refuse_binlog(dir, err, errlen) < 0 || lock_dir(s, err, errlen) < 0)
+        goto fail;
+
+    int r;
+    unsigned flags = mode == STORE_SYNC_NEVER ? MDB_NOSYNC : 0;
+    if ((r = mdb_env_create(&s->env)) || (r = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
+        (r = mdb_env_set_mapsize(s->env, MAP_MIN))) {
+        snprintf(err, errlen, "cannot create an LMDB environment: %s", mdb_strerror(r));
+        goto fail;
+    }
+    if ((r = mdb_env_open(s->env, dir, flags, 0600))) {
+        if (r == MDB_INVALID || r == MDB_VERSION_MISMATCH)
+            snprintf(err, errlen, "%s/data.mdb is not a valid LMDB file (corrupt or foreign: %s); "
+                     "nothing was changed", dir, mdb_strerror(r));
+        else
+            snprintf(err, errlen, "cannot open the store in %s: %s", dir, mdb_strerror(r));
+        goto fail;
+    }
+    /* Leave room to grow: twice what is used, and at least MAP_MIN. */
+    s->mapsize = used_bytes(s) * 2;
+    if (s->mapsize < MAP_MIN)
+        s->mapsize = MAP_MIN;
+    if ((r = mdb_env_set_mapsize(s->env, s->mapsize))) {
+        snprintf(err, errlen, "cannot size the store map: %s", mdb_strerror(r));
+        goto fail;
+    }
+
+    if ((r = mdb_txn_begin(s->env, NULL, 0, &s->txn))) {
+        snprintf(err, errlen, "cannot begin a transaction: %s", mdb_strerror(r));
+        goto fail;
+    }
+    static const char *names[DB_COUNT] = {BS_DB_META, BS_DB_JOBS, BS_DB_BODIES, BS_DB_TUBES};
+    for (int i = 0; i < DB_COUNT; i++) {
+        if ((r = mdb_dbi_open(s->txn, names[i], MDB_CREATE, &s->dbi[i]))) {
+            snprintf(err, errlen, "%s: cannot open database %s: %s%s", dir, names[i], mdb_strerror(r),
+                     r == MDB_INCOMPATIBLE ? " (a foreign LMDB environment?)" : "");
+            goto fail;
+        }
+    }
+    if (init_meta(s, s->txn, err, errlen) < 0 || replay_journal(s, err, errlen) < 0)
+        goto fail;
+    if ((r = mdb_txn_commit(s->txn))) {
+        s->txn = NULL;
+        snprintf(err, errlen, "%s: cannot commit the opening transaction: %s", dir, mdb_strerror(r));
+        goto fail;
+    }
+    s->txn = NULL;
+    if (s->have_journal && journal_reset(&s->jr) < 0) {
+        snprintf(err, errlen, "cannot empty the journal: %s", strerror(errno));
+        goto fail;
+    }
+    if ((r = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn))) {
+        snprintf(err, errlen, "cannot begin a read transaction: %s", mdb_strerror(r));
+        goto fail;
+    }
+    mdb_txn_reset(s->rtxn);
+    return s;
+
+fail:
+    store_close(s);
+    return NULL;
+}
+
+/* ---- loading ---- */
+
+int
+store_load(store *s, queue *q, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int r;
+    int64_t mono = now_ns(), wall = wall_ns();
+
+    s->q = q;
+    if ((r = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+        snprintf(err, errlen, "cannot read the store: %s", mdb_strerror(r));
+        return -1;
+    }
+    uint64_t next = 1;
+    if (get_meta(txn, s->dbi[DB_META], BS_META_NEXT_ID, &v) == 0 && v.mv_size == 8)
+        next = bs_get_u64(v.mv_data);
+
+    mdb_cursor_open(txn, s->dbi[DB_JOBS], &cur);
+    int ok = 0;
+    for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        bs_job_record rec;
+        if (k.mv_size != 8 || bs_job_decode(v.mv_data, v.mv_size, &rec) < 0 ||
+            !tube_name_valid(rec.tube, rec.tube_len)) {
+            snprintf(err, errlen, "%s: corrupt job record (key of %zu bytes); refusing to start "
+                     "rather than lose it", s->dir, k.mv_size);
+            goto out;
+        }
+        job *j = calloc(1, sizeof *j);
+        if (!j) {
+            snprintf(err, errlen, "out of memory loading the store");
+            goto out;
+        }
+        j->id = bs_get_u64(k.mv_data);
+        j->pri = rec.pri;
+        j->delay = rec.delay;
+        j->ttr = rec.ttr < NS_PER_SEC ? NS_PER_SEC : rec.ttr;
+        j->body_size = rec.body_size;
+        j->reserves = rec.reserves;
+        j->timeouts = rec.timeouts;
+        j->releases = rec.releases;
+        j->buries = rec.buries;
+        j->kicks = rec.kicks;
+        /* Wall-clock times become monotonic ones: age and delays go on
+         * counting across the restart. */
+        j->created_at = mono - (wall - rec.created_at);
+        j->state = rec.state == BS_STORED_BURIED ? JOB_BURIED
+                 : rec.state == BS_STORED_DELAYED ? JOB_DELAYED : JOB_READY;
+        if (j->state == JOB_DELAYED)
+            j->deadline = mono + (rec.deadline - wall);
+        if (queue_restore(q, j, rec.tube, rec.tube_len, mono) < 0) {
+            free(j);
+            snprintf(err, errlen, "out of memory loading the store");
+            goto out;
+        }
+        if (j->id >= next)
+            next = j->id + 1;
+    }
+    mdb_cursor_close(cur);
+
+    /* Pauses still running come back; expired ones are ignored. */
+    mdb_cursor_open(txn, s->dbi[DB_TUBES], &cur);
+    for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != BS_TUBE_RECORD)
+            continue;
+        int64_t pause = (int64_t)bs_get_u64(v.mv_data);
+        int64_t until = (int64_t)bs_get_u64((unsigned char *)v.mv_data + 8);
+        if (until > wall && tube_find(&q->tubes, k.mv_data, k.mv_size))
+            queue_restore_pause(q, k.mv_data, k.mv_size, pause, mono + (until - wall));
+    }
+    ok = 1;
+out:
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (ok) {
+        q->next_id = next;
+        s->next_id_stored = next;
+    }
+    return ok ? 0 : -1;
+}
+
+/* ---- writing ---- */
+
+static int
+commit(store *s)
+{
+    int r;
+    if (!s->txn)
+        return 0;
+    if (s->have_journal) {
+        unsigned char seq[8];
+        bs_put_u64(seq, s->jr.seq);
+        if ((r = put_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, seq, 8)))
+            return fail(s, "store write failed: %s", mdb_strerror(r));
+    }
+    r = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    s->txn_bytes = 0;
+    if (r)
+        return fail(s, "store commit failed: %s", mdb_strerror(r));
+    s->commits++;
+    if (s->mode != STORE_SYNC_NEVER)
+        s->syncs++;
+    s->dirty_since = INT64_MAX;
+    /* The journal's records are in a synced commit now. */
+    if (s->have_journal && journal_reset(&s->jr) < 0)
+        return fail(s, "cannot empty the journal: %s", strerror(errno));
+    return 0;
+}
+
+/* Open the write transaction, first growing the map if this write could
+ * overflow it: a full map would poison the transaction, so it must never
+ * happen. The map is address space, not disk; the disk check is separate. */
+static int
+begin(store *s, size_t bytes)
+{
+    /* Copy-on-write touches a few pages per change; count generously. */
+    size_t need = (s->txn_bytes + bytes) * 2 + ((size_t)64 << 10);
+    if (s->txn && s->used_at_begin + need <= s->mapsize)
+        return 0;
+    if (s->txn && commit(s) < 0)
+        return -1;
+    if (s->rtxn_live) {
+        mdb_txn_reset(s->rtxn);
+        s->rtxn_live = 0;
+    }
+    size_t used = used_bytes(s);
+    need = bytes * 2 + ((size_t)64 << 10);
+    if (used + need > s->mapsize - s->mapsize / 4) {
+        size_t size = s->mapsize;
+        while (used + need > size - size / 4)
+            size *= 2;
+        int r = mdb_env_set_mapsize(s->env, size);
+        if (r)
+            return fail(s, "cannot grow the store map to %zu bytes: %s", size, mdb_strerror(r));
+        s->mapsize = size;
+    }
+    int r = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    if (r)
+        return fail(s, "cannot begin a store transaction: %s", mdb_strerror(r));
+    s->used_at_begin = used;
+    s->txn_bytes = 0;
+    return 0;
+}
+
+static int
+write_rec(store *s, int db, const void *key, size_t klen, const void *val, size_t vlen, unsigned flags)
+{
+    if (s->failed || begin(s, klen + vlen) < 0)
+        return -1;
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int r = mdb_put(s->txn, s->dbi[db], &k, &v, flags);
+    if (r)
+        return fail(s, "store write failed: %s", mdb_strerror(r));
+    s->txn_bytes += klen + vlen;
+    s->writes++;
+    if (s->have_journal && journal_add(&s->jr, db, 0, key, klen, val, vlen) < 0)
+        return fail(s, "out of memory for the journal");
+    return 0;
+}
+
+static int
+delete_rec(store *s, int db, const void *key, size_t klen)
+{
+    if (s->failed || begin(s, klen + 64) < 0)
+        return -1;
+    MDB_val k = {klen, (void *)key};
+    int r = mdb_del(s->txn, s->dbi[db], &k, NULL);
+    if (r && r != MDB_NOTFOUND)
+        return fail(s, "store delete failed: %s", mdb_strerror(r));
+    s->txn_bytes += klen + 64;
+    s->writes++;
+    if (s->have_journal && journal_add(&s->jr, db, 1, key, klen, NULL, 0) < 0)
+        return fail(s, "out of memory for the journal");
+    return 0;
+}
+
+static size_t
+encode_job(const job *j, unsigned char *out)
+{
+    int64_t mono = now_ns(), wall = wall_ns();
+    bs_job_record r = {
+        .state = j->state == JOB_BURIED ? BS_STORED_BURIED
+               : j->state == JOB_DELAYED ? BS_STORED_DELAYED : BS_STORED_READY,
+        .pri = j->pri,
+        .created_at = wall - (mono - j->created_at),
+        .delay = j->delay,
+        .ttr = j->ttr,
+        .deadline = j->state == JOB_DELAYED ? wall + (j->deadline - mono) : 0,
+        .body_size = j->body_size,
+        .reserves = j->reserves, .timeouts = j->timeouts, .releases = j->releases,
+        .buries = j->buries, .kicks = j->kicks,
+        .tube_len = (uint16_t)j->tube->name_len,
+        .tube = j->tube->name,
+    };
+    return bs_job_encode(&r, out);
+}
+
+static int
+hook_update(void *ctx, const job *j)
+{
+    store *s = ctx;
+    unsigned char key[8], rec[BS_JOB_RECORD_MAX];
+    bs_put_u64(key, j->id);
+    s->changes++;
+    return write_rec(s, DB_JOBS, key, 8, rec, encode_job(j, rec), 0);
+}
+
+static int
+hook_put(void *ctx, const job *j, const char *body)
+{
+    store *s = ctx;
+    unsigned char key[8];
+    bs_put_u64(key, j->id);
+    /* Ids only grow, so both records go at the end of their trees. */
+    if (write_rec(s, DB_BODIES, key, 8, body, (size_t)j->body_size + 2, MDB_APPEND) < 0)
+        return -1;
+    return hook_update(ctx, j);
+}
+
+static int
+hook_remove(void *ctx, const job *j)
+{
+    store *s = ctx;
+    unsigned char key[8];
+    bs_put_u64(key, j->id);
+    s->changes++;
+    if (delete_rec(s, DB_JOBS, key, 8) < 0)
+        return -1;
+    return delete_rec(s, DB_BODIES, key, 8);
+}
+
+static int
+hook_pause(void *ctx, const tube *t)
+{
+    store *s = ctx;
+    unsigned char rec[BS_TUBE_RECORD];
+    bs_put_u64(rec, (uint64_t)t->pause);
+    bs_put_u64(rec + 8, (uint64_t)(wall_ns() + (t->unpause_at - now_ns())));
+    s->changes++;
+    return write_rec(s, DB_TUBES, t->name, t->name_len, rec, sizeof rec, 0);
+}
+
+static const char *
+hook_body(void *ctx, const job *j)
+{
+    store *s = ctx;
+    unsigned char key[8];
+    bs_put_u64(key, j->id);
+    MDB_txn *txn = s->txn;
+    if (!txn) {
+        if (!s->rtxn_live) {
+            if (mdb_txn_renew(s->rtxn))
+                return NULL;
+            s->rtxn_live = 1;
+        }
+        txn = s->rtxn;
+    }
+    MDB_val k = {8, key}, v;
+    if (mdb_get(txn, s->dbi[DB_BODIES], &k, &v) || v.mv_size != (size_t)j->body_size + 2)
+        return NULL;
+    return v.mv_data;
+}
+
+static int
+hook_room(void *ctx, uint64_t size)
+{
+    return store_has_room(ctx, size);
+}
+
+const store_ops store_hooks = {
+    .put = hook_put,
+    .update = hook_update,
+    .remove = hook_remove,
+    .pause = hook_pause,
+    .body = hook_body,
+    .room = hook_room,
+};
+
+/* Ids are never reused: the high-water mark is written (and journaled)
+ * with the turn that used it, even when that job is already deleted. */
+static int
+save_next_id(store *s)
+{
+    if (!s->q || s->q->next_id == s->next_id_stored)
+        return 0;
+    unsigned char next[8];
+    bs_put_u64(next, s->q->next_id);
+    if (write_rec(s, DB_META, BS_META_NEXT_ID, strlen(BS_META_NEXT_ID), next, 8, 0) < 0)
+        return -1;
+    s->next_id_stored = s->q->next_id;
+    return 0;
+}
+
+int
+store_end_turn(store *s)
+{
+    if (s->rtxn_live) {
+        mdb_txn_reset(s->rtxn);
+        s->rtxn_live = 0;
+    }
+    if (s->failed || save_next_id(s) < 0)
+        return -1;
+    if (s->mode != STORE_SYNC_INTERVAL)
+        return commit(s);
+    /* Interval mode: the turn's records reach the journal (the page cache)
+     * before its replies leave; the synced commit comes with the timer. */
+    if (buf_pending(&s->jr.pending)) {
+        if (journal_flush(&s->jr) < 0)
+            return fail(s, "journal write failed: %s", strerror(errno));
+        if (s->dirty_since == INT64_MAX)
+            s->dirty_since = now_ns();
+    }
+    return 0;
+}
+
+int
+store_tick(store *s, int64_t now)
+{
+    if (s->failed)
+        return -1;
+    if (s->mode != STORE_SYNC_INTERVAL || !s->txn || now < s->dirty_since + s->interval_ns)
+        return 0;
+    return commit(s);
+}
+
+int64_t
+store_next_tick(const store *s)
+{
+    if (s->mode != STORE_SYNC_INTERVAL || s->dirty_since == INT64_MAX)
+        return INT64_MAX;
+    return s->dirty_since + s->interval_ns;
+}
+
+int
+store_has_room(store *s, uint64_t size)
+{
+    int64_t now = now_ns();
+    /* statvfs once per 100 ms at most: this is asked for every put. */
+    if (now - s->disk_checked > 100 * NS_PER_MS || s->disk_free < size * 2 + DISK_HEADROOM) {
+        struct statvfs vfs;
+        if (statvfs(s->dir, &vfs) == 0)
+            s->disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        s->disk_checked = now;
+    }
+    return s->disk_free >= size * 2 + DISK_HEADROOM;
+}
+
+void
+store_stats(void *ctx, buf *out)
+{
+    store *s = ctx;
+    buf_printf(out,
+        "store-size: %zu\n"
+        "store-map-size: %zu\n"
+        "store-commits: %llu\n"
+        "store-syncs: %llu\n"
+        "store-changes-per-commit: %.2f\n"
+        "store-sync-mode: %s\n",
+        used_bytes(s), s->mapsize, (unsigned long long)s->commits,
+        (unsigned long long)s->syncs,
+        s->commits ? (double)s->changes / (double)s->commits : 0.0,
+        s->mode == STORE_SYNC_ALWAYS ? "always" : s->mode == STORE_SYNC_NEVER ? "never" : "interval");
+}
+
+uint64_t
+store_writes(void *ctx)
+{
+    return ((store *)ctx)->writes;
+}
+
+int
+store_flush(store *s)
+{
+    if (s->failed || save_next_id(s) < 0)
+        return -1;
+    if (s->have_journal && journal_flush(&s->jr) < 0)
+        return fail(s, "journal write failed: %s", strerror(errno));
+    return commit(s);
+}
+
+void
+store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    if (s->rtxn)
+        mdb_txn_abort(s->rtxn);
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->have_journal || s->jr.fd >= 0)
+        journal_close(&s->jr);
+    if (s->lockfd >= 0)
+        close(s->lockfd);
+    free(s);
+}
