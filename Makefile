@@ -15,7 +15,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Build dependencies from Debian; installed by `make deps` only when missing.
 DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
-DEB_TEST  = python3
+DEB_TEST  = python3 lmdb-utils
 
 CORE = util heap job tube queue buf parse proto stats
 STORE = store journal crc32c migrate
@@ -31,7 +31,7 @@ ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
 HEADERS = $(wildcard src/*.h schema/*.h migrate/*.h)
 
-.PHONY: all check check-unit check-protocol check-asan check-reference run deps install clean bench
+.PHONY: all check check-unit check-protocol check-store check-durability check-asan check-reference run deps install clean bench
 
 all: beanstalkd bsbench
 
@@ -71,7 +71,7 @@ bsbench: tools/bsbench.c
 # ---- tests ----
 
 check: deps all
-	@$(MAKE) --no-print-directory check-unit check-protocol check-asan check-reference
+	@$(MAKE) --no-print-directory check-unit check-protocol check-store check-durability check-asan check-reference
 
 # The protocol tests run against stock beanstalkd too, when it is installed,
 # so a test that the reference fails is caught as a wrong test.
@@ -86,6 +86,16 @@ check-unit: $(UNIT_BINS)
 
 check-protocol: beanstalkd
 	BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/protocol/run.py
+
+# The whole protocol suite again with a durable store, in its default
+# (sync every turn) and interval modes.
+check-store: beanstalkd
+	BS_STORE_ARGS="" BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/protocol/run.py
+	BS_STORE_ARGS="-f 20" BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/protocol/run.py
+
+# Restarts, crashes, power cuts, I/O errors, schema versions.
+check-durability: beanstalkd
+	BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/durability/run.py
 
 check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
 	@for t in $(ASAN_UNIT_BINS); do echo "== $$t (asan)"; $$t || exit 1; done

@@ -35,6 +35,8 @@ struct store {
     int64_t interval_ns;
     int64_t dirty_since;        /* interval mode: first uncommitted change */
     int lockfd;
+    int datafd;                 /* data.mdb, for zero-filling ahead */
+    size_t zeroed;              /* data.mdb is written (zeros or data) up to here */
     journal jr;
     int have_journal;
     queue *q;
@@ -248,6 +250,7 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
     s->mode = mode;
     s->interval_ns = interval_ms * NS_PER_MS;
     s->lockfd = -1;
+    s->datafd = -1;
     s->jr.fd = -1;
     s->dirty_since = INT64_MAX;
 
@@ -286,6 +289,19 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
         snprintf(err, errlen, "cannot begin a transaction: %s", mdb_strerror(r));
         goto fail;
     }
+    /* An environment with anything in it must be ours: check for our meta
+     * database before creating any database in it. */
+    MDB_dbi main_db;
+    MDB_stat main_st;
+    if ((r = mdb_dbi_open(s->txn, NULL, 0, &main_db)) || (r = mdb_stat(s->txn, main_db, &main_st))) {
+        snprintf(err, errlen, "%s: cannot read the store: %s", dir, mdb_strerror(r));
+        goto fail;
+    }
+    if (main_st.ms_entries && mdb_dbi_open(s->txn, BS_DB_META, 0, &s->dbi[DB_META])) {
+        snprintf(err, errlen, "%s/data.mdb is an LMDB environment but not a beanstalkd store; "
+                 "refusing to touch it", dir);
+        goto fail;
+    }
     static const char *names[DB_COUNT] = {BS_DB_META, BS_DB_JOBS, BS_DB_BODIES, BS_DB_TUBES};
     for (int i = 0; i < DB_COUNT; i++) {
         if ((r = mdb_dbi_open(s->txn, names[i], MDB_CREATE, &s->dbi[i]))) {
@@ -306,6 +322,9 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
         snprintf(err, errlen, "cannot empty the journal: %s", strerror(errno));
         goto fail;
     }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    s->datafd = open(path, O_WRONLY | O_CLOEXEC);
     if ((r = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn))) {
         snprintf(err, errlen, "cannot begin a read transaction: %s", mdb_strerror(r));
         goto fail;
@@ -430,6 +449,34 @@ commit(store *s)
     return 0;
 }
 
+/* Keep data.mdb written out (with zeros) ahead of what LMDB uses. A sync
+ * after writes that extend a file must also commit the file's new size and
+ * extents to the filesystem journal, which on ext4 made every commit about
+ * three times slower; overwriting blocks that already exist needs only the
+ * data itself. Failure here (a full disk) is not an error: LMDB simply
+ * extends the file itself then. */
+#define ZERO_AHEAD_MIN ((size_t)8 << 20)
+
+static void
+zero_ahead(store *s, size_t used)
+{
+    size_t ahead = used / 8 > ZERO_AHEAD_MIN ? used / 8 : ZERO_AHEAD_MIN;
+    if (s->datafd < 0 || s->zeroed >= used + ahead / 2)
+        return;
+    struct stat st;
+    if (fstat(s->datafd, &st) < 0)
+        return;
+    size_t from = (size_t)st.st_size > s->zeroed ? (size_t)st.st_size : s->zeroed;
+    size_t to = used + ahead;
+    static const char zeros[1 << 16];
+    for (size_t off = from; off < to; off += sizeof zeros) {
+        if (pwrite(s->datafd, zeros, sizeof zeros, (off_t)off) != (ssize_t)sizeof zeros)
+            return;             /* no room: leave the growing to LMDB */
+    }
+    if (fdatasync(s->datafd) == 0)
+        s->zeroed = to;
+}
+
 /* Open the write transaction, first growing the map if this write could
  * overflow it: a full map would poison the transaction, so it must never
  * happen. The map is address space, not disk; the disk check is separate. */
@@ -457,6 +504,7 @@ begin(store *s, size_t bytes)
             return fail(s, "cannot grow the store map to %zu bytes: %s", size, mdb_strerror(r));
         s->mapsize = size;
     }
+    zero_ahead(s, used);
     int r = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (r)
         return fail(s, "cannot begin a store transaction: %s", mdb_strerror(r));
@@ -716,5 +764,7 @@ store_close(store *s)
         journal_close(&s->jr);
     if (s->lockfd >= 0)
         close(s->lockfd);
+    if (s->datafd >= 0)
+        close(s->datafd);
     free(s);
 }
