@@ -114,7 +114,7 @@ deps:
 	fi
 
 run: deps beanstalkd
-	./beanstalkd -l 127.0.0.1 -p 11300
+	./beanstalkd -l 127.0.0.1 -p 11300 -b ./data
 
 bench: all
 	tools/bench.sh ./beanstalkd /usr/bin/beanstalkd
