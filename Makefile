@@ -18,7 +18,7 @@ DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
 DEB_TEST  = python3 lmdb-utils
 
 CORE = util heap job tube queue buf parse proto stats
-STORE = store journal crc32c migrate
+STORE = store store_env journal crc32c migrate
 SERVER = conn server net options
 DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))

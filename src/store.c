@@ -13,21 +13,17 @@
 #include <unistd.h>
 
 #include "journal.h"
-#include "migrate.h"
 #include "schema.h"
+#include "store_env.h"
 #include "util.h"
 
-/* Database indexes, also used in journal records. */
-enum { DB_META, DB_JOBS, DB_BODIES, DB_TUBES, DB_COUNT };
 
 /* Puts are refused (OUT_OF_MEMORY) while the disk has less than this free,
  * so deletes, which need a few pages too, keep working on a full disk. */
 #define DISK_HEADROOM ((uint64_t)32 << 20)
-#define MAP_MIN ((size_t)256 << 20)
 
 struct store {
-    MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
+    store_env e;
     MDB_txn *txn;               /* the write transaction, when one is open */
     MDB_txn *rtxn;              /* for reading bodies when no write is open */
     int rtxn_live;
@@ -69,118 +65,6 @@ store_error(const store *s)
 
 /* ---- opening ---- */
 
-/* Only one server per directory: a POSIX lock on DIR/lock, the same file
- * and kind of lock stock beanstalkd takes, so neither can share a
- * directory with the other. */
-static int
-lock_dir(store *s, char *err, size_t errlen)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/lock", s->dir);
-    s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lockfd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(s->lockfd, F_SETLK, &fl) < 0) {
-        snprintf(err, errlen, "%s is in use by another server (lock %s is held); "
-                 "only one server may use a store at a time", s->dir, path);
-        return -1;
-    }
-    return 0;
-}
-
-/* A directory of stock beanstalkd's binlog files must be imported, not
- * opened: refuse it and say how. */
-static int
-refuse_binlog(const char *dir, char *err, size_t errlen)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    if (!d)
-        return 0;
-    while ((e = readdir(d))) {
-        const char *n = e->d_name;
-        if (strncmp(n, "binlog.", 7) == 0 && n[7] && strspn(n + 7, "0123456789") == strlen(n + 7))
-            found = 1;
-    }
-    closedir(d);
-    if (found)
-        snprintf(err, errlen, "%s holds legacy beanstalkd binlog files (binlog.N); "
-                 "import them into a new store with `bsimport %s NEWDIR` and start "
-                 "with -b NEWDIR", dir, dir);
-    return found ? -1 : 0;
-}
-
-static int
-get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *v)
-{
-    MDB_val k = {strlen(name), (void *)name};
-    return mdb_get(txn, dbi, &k, v);
-}
-
-static int
-put_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *val, size_t len)
-{
-    MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, 0);
-}
-
-/* Check or create the meta records: magic, version, next id. */
-static int
-init_meta(store *s, MDB_txn *txn, char *err, size_t errlen)
-{
-    MDB_dbi meta = s->dbi[DB_META];
-    MDB_val v;
-    int r = get_meta(txn, meta, BS_META_MAGIC, &v);
-    if (r == MDB_NOTFOUND) {
-        MDB_stat st;
-        if (mdb_stat(txn, s->dbi[DB_JOBS], &st) == 0 && st.ms_entries) {
-            snprintf(err, errlen, "%s: store has jobs but no magic record: not a store of ours", s->dir);
-            return -1;
-        }
-        unsigned char ver[4], next[8];
-        bs_put_u32(ver, BS_SCHEMA_VERSION);
-        bs_put_u64(next, 1);
-        if (put_meta(txn, meta, BS_META_MAGIC, BS_MAGIC, strlen(BS_MAGIC)) ||
-            put_meta(txn, meta, BS_META_VERSION, ver, 4) ||
-            put_meta(txn, meta, BS_META_NEXT_ID, next, 8)) {
-            snprintf(err, errlen, "%s: cannot initialise the store", s->dir);
-            return -1;
-        }
-        return 0;
-    }
-    if (r != 0 || v.mv_size != strlen(BS_MAGIC) || memcmp(v.mv_data, BS_MAGIC, v.mv_size) != 0) {
-        snprintf(err, errlen, "%s/data.mdb is an LMDB environment but not a beanstalkd store; "
-                 "refusing to touch it", s->dir);
-        return -1;
-    }
-    if (get_meta(txn, meta, BS_META_VERSION, &v) != 0 || v.mv_size != 4) {
-        snprintf(err, errlen, "%s: store has no valid schema version record", s->dir);
-        return -1;
-    }
-    uint32_t version = bs_get_u32(v.mv_data);
-    if (version > BS_SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: store schema version %u is newer than this server's (%u); "
-                 "run a newer beanstalkd on it", s->dir, version, BS_SCHEMA_VERSION);
-        return -1;
-    }
-    if (version < BS_SCHEMA_VERSION) {
-        if (migrate_run(txn, version, err, errlen) < 0)
-            return -1;
-        unsigned char ver[4];
-        bs_put_u32(ver, BS_SCHEMA_VERSION);
-        if (put_meta(txn, meta, BS_META_VERSION, ver, 4)) {
-            snprintf(err, errlen, "%s: cannot record the upgraded version", s->dir);
-            return -1;
-        }
-        log_info("store %s upgraded from schema version %u to %u", s->dir, version, BS_SCHEMA_VERSION);
-    }
-    return 0;
-}
-
 /* Journal replay writes straight into the open write transaction. */
 static int
 apply_record(void *ctx, int db, int del, const void *key, size_t klen, const void *val, size_t vlen)
@@ -189,14 +73,18 @@ apply_record(void *ctx, int db, int del, const void *key, size_t klen, const voi
     if (db < 0 || db >= DB_COUNT)
         return -1;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    int r = del ? mdb_del(s->txn, s->dbi[db], &k, NULL) : mdb_put(s->txn, s->dbi[db], &k, &v, 0);
+    int r = del ? mdb_del(s->txn, s->e.dbi[db], &k, NULL) : mdb_put(s->txn, s->e.dbi[db], &k, &v, 0);
     return r == 0 || (del && r == MDB_NOTFOUND) ? 0 : -1;
 }
 
+/* Apply what the journal holds beyond the last synced commit, in one
+ * synced transaction, then empty it. In interval mode the journal stays
+ * open for the turns to come. */
 static int
 replay_journal(store *s, char *err, size_t errlen)
 {
     char path[4096];
+    int r;
     snprintf(path, sizeof path, "%s/journal", s->dir);
     if (s->mode != STORE_SYNC_INTERVAL && access(path, F_OK) != 0)
         return 0;
@@ -204,10 +92,13 @@ replay_journal(store *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    s->have_journal = 1;
+    if ((r = mdb_txn_begin(s->e.env, NULL, 0, &s->txn))) {
+        snprintf(err, errlen, "cannot begin a transaction: %s", mdb_strerror(r));
+        return -1;
+    }
     MDB_val v;
     uint64_t after = 0;
-    if (get_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, &v) == 0 && v.mv_size == 8)
+    if (senv_get_meta(s->txn, &s->e, BS_META_JOURNAL, &v) == 0 && v.mv_size == 8)
         after = bs_get_u64(v.mv_data);
     size_t applied = 0;
     int stopped = 0;
@@ -218,12 +109,26 @@ replay_journal(store *s, char *err, size_t errlen)
     if (applied)
         log_info("store %s: applied %zu journal records written since the last sync", s->dir, applied);
     if (stopped)
-        log_info("store %s: journal ends in a torn or unsynced record; the rest was never acknowledged as synced", s->dir);
+        log_info("store %s: the journal ends in a torn or unsynced record; it was never "
+                 "synced, and what follows it is dropped", s->dir);
     unsigned char seq[8];
     bs_put_u64(seq, s->jr.seq);
-    if (put_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, seq, 8)) {
-        snprintf(err, errlen, "cannot record the journal position");
+    if ((r = senv_put_meta(s->txn, &s->e, BS_META_JOURNAL, seq, 8)) ||
+        (r = mdb_txn_commit(s->txn))) {
+        s->txn = NULL;
+        snprintf(err, errlen, "cannot commit the journal replay: %s", mdb_strerror(r));
         return -1;
+    }
+    s->txn = NULL;
+    if (journal_reset(&s->jr) < 0) {
+        snprintf(err, errlen, "cannot empty %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (s->mode == STORE_SYNC_INTERVAL) {
+        s->have_journal = 1;
+    } else {
+        journal_close(&s->jr);
+        unlink(path);
     }
     return 0;
 }
@@ -231,11 +136,7 @@ replay_journal(store *s, char *err, size_t errlen)
 static size_t
 used_bytes(store *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &st);
-    return (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    return senv_used(&s->e);
 }
 
 store *
@@ -258,74 +159,19 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         goto fail;
     }
-    if (refuse_binlog(dir, err, errlen) < 0 || lock_dir(s, err, errlen) < 0)
+    if (senv_refuse_binlog(dir, err, errlen) < 0 || senv_lock(dir, &s->lockfd, err, errlen) < 0)
         goto fail;
 
+    if (senv_open(&s->e, dir, mode == STORE_SYNC_NEVER ? SENV_NOSYNC : 0, err, errlen) < 0)
+        goto fail;
+    s->mapsize = s->e.mapsize;
     int r;
-    unsigned flags = mode == STORE_SYNC_NEVER ? MDB_NOSYNC : 0;
-    if ((r = mdb_env_create(&s->env)) || (r = mdb_env_set_maxdbs(s->env, DB_COUNT)) ||
-        (r = mdb_env_set_mapsize(s->env, MAP_MIN))) {
-        snprintf(err, errlen, "cannot create an LMDB environment: %s", mdb_strerror(r));
+    if (replay_journal(s, err, errlen) < 0)
         goto fail;
-    }
-    if ((r = mdb_env_open(s->env, dir, flags, 0600))) {
-        if (r == MDB_INVALID || r == MDB_VERSION_MISMATCH)
-            snprintf(err, errlen, "%s/data.mdb is not a valid LMDB file (corrupt or foreign: %s); "
-                     "nothing was changed", dir, mdb_strerror(r));
-        else
-            snprintf(err, errlen, "cannot open the store in %s: %s", dir, mdb_strerror(r));
-        goto fail;
-    }
-    /* Leave room to grow: twice what is used, and at least MAP_MIN. */
-    s->mapsize = used_bytes(s) * 2;
-    if (s->mapsize < MAP_MIN)
-        s->mapsize = MAP_MIN;
-    if ((r = mdb_env_set_mapsize(s->env, s->mapsize))) {
-        snprintf(err, errlen, "cannot size the store map: %s", mdb_strerror(r));
-        goto fail;
-    }
-
-    if ((r = mdb_txn_begin(s->env, NULL, 0, &s->txn))) {
-        snprintf(err, errlen, "cannot begin a transaction: %s", mdb_strerror(r));
-        goto fail;
-    }
-    /* An environment with anything in it must be ours: check for our meta
-     * database before creating any database in it. */
-    MDB_dbi main_db;
-    MDB_stat main_st;
-    if ((r = mdb_dbi_open(s->txn, NULL, 0, &main_db)) || (r = mdb_stat(s->txn, main_db, &main_st))) {
-        snprintf(err, errlen, "%s: cannot read the store: %s", dir, mdb_strerror(r));
-        goto fail;
-    }
-    if (main_st.ms_entries && mdb_dbi_open(s->txn, BS_DB_META, 0, &s->dbi[DB_META])) {
-        snprintf(err, errlen, "%s/data.mdb is an LMDB environment but not a beanstalkd store; "
-                 "refusing to touch it", dir);
-        goto fail;
-    }
-    static const char *names[DB_COUNT] = {BS_DB_META, BS_DB_JOBS, BS_DB_BODIES, BS_DB_TUBES};
-    for (int i = 0; i < DB_COUNT; i++) {
-        if ((r = mdb_dbi_open(s->txn, names[i], MDB_CREATE, &s->dbi[i]))) {
-            snprintf(err, errlen, "%s: cannot open database %s: %s%s", dir, names[i], mdb_strerror(r),
-                     r == MDB_INCOMPATIBLE ? " (a foreign LMDB environment?)" : "");
-            goto fail;
-        }
-    }
-    if (init_meta(s, s->txn, err, errlen) < 0 || replay_journal(s, err, errlen) < 0)
-        goto fail;
-    if ((r = mdb_txn_commit(s->txn))) {
-        s->txn = NULL;
-        snprintf(err, errlen, "%s: cannot commit the opening transaction: %s", dir, mdb_strerror(r));
-        goto fail;
-    }
-    s->txn = NULL;
-    if (s->have_journal && journal_reset(&s->jr) < 0) {
-        snprintf(err, errlen, "cannot empty the journal: %s", strerror(errno));
-        goto fail;
-    }
     char path[4096];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     s->datafd = open(path, O_WRONLY | O_CLOEXEC);
-    if ((r = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn))) {
+    if ((r = mdb_txn_begin(s->e.env, NULL, MDB_RDONLY, &s->rtxn))) {
         snprintf(err, errlen, "cannot begin a read transaction: %s", mdb_strerror(r));
         goto fail;
     }
@@ -349,15 +195,15 @@ store_load(store *s, queue *q, char *err, size_t errlen)
     int64_t mono = now_ns(), wall = wall_ns();
 
     s->q = q;
-    if ((r = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+    if ((r = mdb_txn_begin(s->e.env, NULL, MDB_RDONLY, &txn))) {
         snprintf(err, errlen, "cannot read the store: %s", mdb_strerror(r));
         return -1;
     }
     uint64_t next = 1;
-    if (get_meta(txn, s->dbi[DB_META], BS_META_NEXT_ID, &v) == 0 && v.mv_size == 8)
+    if (senv_get_meta(txn, &s->e, BS_META_NEXT_ID, &v) == 0 && v.mv_size == 8)
         next = bs_get_u64(v.mv_data);
 
-    mdb_cursor_open(txn, s->dbi[DB_JOBS], &cur);
+    mdb_cursor_open(txn, s->e.dbi[DB_JOBS], &cur);
     int ok = 0;
     for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         bs_job_record rec;
@@ -400,7 +246,7 @@ store_load(store *s, queue *q, char *err, size_t errlen)
     mdb_cursor_close(cur);
 
     /* Pauses still running come back; expired ones are ignored. */
-    mdb_cursor_open(txn, s->dbi[DB_TUBES], &cur);
+    mdb_cursor_open(txn, s->e.dbi[DB_TUBES], &cur);
     for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (v.mv_size != BS_TUBE_RECORD)
             continue;
@@ -431,7 +277,7 @@ commit(store *s)
     if (s->have_journal) {
         unsigned char seq[8];
         bs_put_u64(seq, s->jr.seq);
-        if ((r = put_meta(s->txn, s->dbi[DB_META], BS_META_JOURNAL, seq, 8)))
+        if ((r = senv_put_meta(s->txn, &s->e, BS_META_JOURNAL, seq, 8)))
             return fail(s, "store write failed: %s", mdb_strerror(r));
     }
     r = mdb_txn_commit(s->txn);
@@ -499,13 +345,13 @@ begin(store *s, size_t bytes)
         size_t size = s->mapsize;
         while (used + need > size - size / 4)
             size *= 2;
-        int r = mdb_env_set_mapsize(s->env, size);
+        int r = mdb_env_set_mapsize(s->e.env, size);
         if (r)
             return fail(s, "cannot grow the store map to %zu bytes: %s", size, mdb_strerror(r));
         s->mapsize = size;
     }
     zero_ahead(s, used);
-    int r = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    int r = mdb_txn_begin(s->e.env, NULL, 0, &s->txn);
     if (r)
         return fail(s, "cannot begin a store transaction: %s", mdb_strerror(r));
     s->used_at_begin = used;
@@ -519,7 +365,7 @@ write_rec(store *s, int db, const void *key, size_t klen, const void *val, size_
     if (s->failed || begin(s, klen + vlen) < 0)
         return -1;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    int r = mdb_put(s->txn, s->dbi[db], &k, &v, flags);
+    int r = mdb_put(s->txn, s->e.dbi[db], &k, &v, flags);
     if (r)
         return fail(s, "store write failed: %s", mdb_strerror(r));
     s->txn_bytes += klen + vlen;
@@ -535,7 +381,7 @@ delete_rec(store *s, int db, const void *key, size_t klen)
     if (s->failed || begin(s, klen + 64) < 0)
         return -1;
     MDB_val k = {klen, (void *)key};
-    int r = mdb_del(s->txn, s->dbi[db], &k, NULL);
+    int r = mdb_del(s->txn, s->e.dbi[db], &k, NULL);
     if (r && r != MDB_NOTFOUND)
         return fail(s, "store delete failed: %s", mdb_strerror(r));
     s->txn_bytes += klen + 64;
@@ -627,7 +473,7 @@ hook_body(void *ctx, const job *j)
         txn = s->rtxn;
     }
     MDB_val k = {8, key}, v;
-    if (mdb_get(txn, s->dbi[DB_BODIES], &k, &v) || v.mv_size != (size_t)j->body_size + 2)
+    if (mdb_get(txn, s->e.dbi[DB_BODIES], &k, &v) || v.mv_size != (size_t)j->body_size + 2)
         return NULL;
     return v.mv_data;
 }
@@ -758,8 +604,7 @@ store_close(store *s)
         mdb_txn_abort(s->txn);
     if (s->rtxn)
         mdb_txn_abort(s->rtxn);
-    if (s->env)
-        mdb_env_close(s->env);
+    senv_close(&s->e);
     if (s->have_journal || s->jr.fd >= 0)
         journal_close(&s->jr);
     if (s->lockfd >= 0)

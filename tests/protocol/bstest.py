@@ -58,12 +58,39 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited %d: %s" % (self.proc.returncode, self.stderr_text()))
-            try:
-                socket.create_connection((self.addr, self.port), timeout=0.5).close()
+            if self._listening():
                 return
-            except OSError:
-                time.sleep(0.01)
+            time.sleep(0.01)
         raise RuntimeError("server did not start listening")
+
+    def _listening(self):
+        """True once our process (not another that took the port first)
+        has a listening socket on the port: /proc says whose it is."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(table) as f:
+                    next(f)
+                    for line in f:
+                        parts = line.split()
+                        if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == self.port:
+                            inodes.add(parts[9])
+            except OSError:
+                pass
+        if not inodes:
+            return False
+        try:
+            fds = os.listdir("/proc/%d/fd" % self.proc.pid)
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (self.proc.pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+        return False
 
     def client(self, timeout=5.0):
         return Client(self.addr, self.port, timeout)
