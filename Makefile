@@ -33,7 +33,23 @@ HEADERS = $(wildcard src/*.h schema/*.h migrate/*.h)
 
 .PHONY: all check check-unit check-protocol check-store check-durability check-asan check-reference run deps install clean bench
 
-all: beanstalkd bsbench
+all: beanstalkd bsdump bsimport bsbench
+
+# The tools reach the store only through the store layer's offline API.
+TOOL_OBJS = $(addprefix build/obj/,store_offline.o store_env.o migrate.o util.o) build/obj/tools/binlog.o
+
+build/obj/tools/%.o: tools/%.c tools/binlog.h $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itools -c -o $@ $<
+
+bsdump: build/obj/tools/bsdump.o $(TOOL_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -llmdb
+
+bsimport: build/obj/tools/bsimport.o $(TOOL_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -llmdb
+
+build/binlogcat: build/obj/tools/binlogcat.o build/obj/tools/binlog.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^
 
 beanstalkd: $(DAEMON_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
@@ -119,10 +135,10 @@ run: deps beanstalkd
 bench: all
 	tools/bench.sh ./beanstalkd /usr/bin/beanstalkd
 
-install: beanstalkd
+install: beanstalkd bsdump bsimport
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 beanstalkd $(DESTDIR)$(BINDIR)/beanstalkd
-	install -m 644 docs/beanstalkd.1 $(DESTDIR)$(MANDIR)/man1/beanstalkd.1
+	install -m 755 beanstalkd bsdump bsimport $(DESTDIR)$(BINDIR)/
+	install -m 644 docs/beanstalkd.1 docs/bsdump.1 docs/bsimport.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
-	rm -rf build beanstalkd bsbench
+	rm -rf build beanstalkd bsbench bsdump bsimport
