@@ -25,13 +25,13 @@ CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
 ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 ASAN_CORE_OBJS   = $(addprefix build/asan/,$(addsuffix .o,$(CORE)))
 
-UNIT_TESTS = test_heap test_parse test_queue test_proto
+UNIT_TESTS = test_heap test_parse test_queue test_proto test_binlog
 UNIT_BINS  = $(addprefix build/tests/,$(UNIT_TESTS))
 ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
 HEADERS = $(wildcard src/*.h schema/*.h migrate/*.h)
 
-.PHONY: all check check-unit check-protocol check-store check-durability check-asan check-reference run deps install clean bench
+.PHONY: all check check-unit check-protocol check-store check-durability check-tools check-asan check-reference run deps install clean bench
 
 all: beanstalkd bsdump bsimport bsbench
 
@@ -77,6 +77,19 @@ build/tests/%: tests/unit/%.c $(CORE_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJS) -lcmocka
 
+# The binlog codec's test links the codec instead of the core.
+build/tests/test_binlog: tests/unit/test_binlog.c build/obj/tools/binlog.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcmocka
+
+build/asan/tools/binlog.o: tools/binlog.c tools/binlog.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+
+build/asan-tests/test_binlog: tests/unit/test_binlog.c build/asan/tools/binlog.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lcmocka
+
 build/asan-tests/%: tests/unit/%.c $(ASAN_CORE_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(ASAN_CORE_OBJS) -lcmocka
@@ -87,7 +100,7 @@ bsbench: tools/bsbench.c
 # ---- tests ----
 
 check: deps all
-	@$(MAKE) --no-print-directory check-unit check-protocol check-store check-durability check-asan check-reference
+	@$(MAKE) --no-print-directory check-unit check-protocol check-store check-durability check-tools check-asan check-reference
 
 # The protocol tests run against stock beanstalkd too, when it is installed,
 # so a test that the reference fails is caught as a wrong test.
@@ -112,6 +125,10 @@ check-store: beanstalkd
 # Restarts, crashes, power cuts, I/O errors, schema versions.
 check-durability: beanstalkd
 	BEANSTALKD=$(CURDIR)/beanstalkd python3 tests/durability/run.py
+
+# bsdump, bsimport and the legacy binlog codec against the real samples.
+check-tools: beanstalkd bsdump bsimport build/binlogcat
+	python3 tests/tools/run.py
 
 check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
 	@for t in $(ASAN_UNIT_BINS); do echo "== $$t (asan)"; $$t || exit 1; done

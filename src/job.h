@@ -19,20 +19,26 @@ typedef struct job {
     uint64_t id;
     int64_t created_at;     /* monotonic ns */
     int64_t deadline;       /* monotonic ns: end of delay, or of TTR when reserved */
-    int64_t delay;          /* ns, as last given by put or release */
-    int64_t ttr;            /* ns, at least one second */
+    uint32_t delay_s;       /* seconds, as last given by put or release */
+    uint32_t ttr_s;         /* seconds, at least one */
     uint32_t pri;
     uint32_t body_size;     /* bytes, without the trailing CRLF */
     uint32_t reserves, timeouts, releases, buries, kicks;
+    uint32_t pos;           /* index in the tube's ready or delay heap, or in
+                             * the reserving client's heap */
+    uint32_t tpos;          /* index in the queue's delays or ttrs heap */
     uint8_t state;
     uint8_t has_body;       /* body[] holds body_size + 2 bytes (memory mode) */
     struct tube *tube;
-    size_t pos;             /* index in the tube's ready or delay heap, or in
-                             * the reserving client's heap */
-    size_t tpos;            /* index in the queue's timer heap */
-    struct job *prev, *next;        /* the tube's buried list */
-    struct client *reserver;
-    struct job *hnext;              /* id table chain */
+    struct job *hnext;      /* id table chain */
+    /* A job is either buried (in its tube's list) or reserved, never both:
+     * the two share their memory, which with a store is most of a job's RAM. */
+    union {
+        struct {
+            struct job *prev, *next;        /* the tube's buried list */
+        };
+        struct client *reserver;
+    };
     char body[];            /* body and CRLF, when has_body */
 } job;
 

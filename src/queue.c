@@ -7,8 +7,8 @@
 /* ---- heap glue ---- */
 
 static int delays_less(const void *a, const void *b) { return job_deadline_less(a, b); }
-static void job_setpos(void *x, size_t pos) { ((job *)x)->pos = pos; }
-static void job_settpos(void *x, size_t pos) { ((job *)x)->tpos = pos; }
+static void job_setpos(void *x, size_t pos) { ((job *)x)->pos = (uint32_t)pos; }
+static void job_settpos(void *x, size_t pos) { ((job *)x)->tpos = (uint32_t)pos; }
 
 static int
 wake_less(const void *a, const void *b)
@@ -253,7 +253,7 @@ to_delayed(queue *q, job *j, int64_t delay, int64_t now)
 static int
 to_reserved(queue *q, client *c, job *j, int64_t now)
 {
-    j->deadline = now + j->ttr;
+    j->deadline = now + (int64_t)j->ttr_s * NS_PER_SEC;
     if (heap_insert(&c->reserved, j) < 0)
         return -1;
     if (heap_insert(&q->ttrs, j) < 0) {
@@ -409,8 +409,8 @@ new_job(queue *q, tube *t, uint32_t pri, int64_t delay, int64_t ttr, uint32_t si
     memset(j, 0, sizeof *j);
     j->id = q->next_id;
     j->pri = pri;
-    j->delay = delay;
-    j->ttr = ttr < NS_PER_SEC ? NS_PER_SEC : ttr;
+    j->delay_s = (uint32_t)(delay / NS_PER_SEC);
+    j->ttr_s = ttr < NS_PER_SEC ? 1 : (uint32_t)(ttr / NS_PER_SEC);
     j->body_size = size;
     j->created_at = now;
     j->tube = t;
@@ -545,7 +545,7 @@ queue_release(queue *q, client *c, uint64_t id, uint32_t pri, int64_t delay, int
         return Q_NOT_FOUND;
     detach(q, j);
     j->pri = pri;
-    j->delay = delay;
+    j->delay_s = (uint32_t)(delay / NS_PER_SEC);
     j->releases++;
     int w = journal(q, j, delay > 0 ? JOB_DELAYED : JOB_READY, now + delay);
     int r = delay > 0 ? to_delayed(q, j, delay, now) : to_ready(q, j, now);
@@ -572,7 +572,7 @@ queue_touch(queue *q, client *c, uint64_t id, int64_t now)
     job *j = reserved_by(q, c, id);
     if (!j)
         return Q_NOT_FOUND;
-    j->deadline = now + j->ttr;
+    j->deadline = now + (int64_t)j->ttr_s * NS_PER_SEC;
     heap_fix(&c->reserved, j->pos);
     heap_fix(&q->ttrs, j->tpos);
     return Q_OK;

@@ -129,8 +129,8 @@ stats_job(const job *j, buf *out, int64_t now)
         "buries: %" PRIu32 "\n"
         "kicks: %" PRIu32 "\n",
         j->id, (int)j->tube->name_len, j->tube->name, job_state_name(j), j->pri,
-        (now - j->created_at) / NS_PER_SEC, j->delay / NS_PER_SEC,
-        j->ttr / NS_PER_SEC, left, j->reserves, j->timeouts, j->releases,
+        (now - j->created_at) / NS_PER_SEC, (int64_t)j->delay_s,
+        (int64_t)j->ttr_s, left, j->reserves, j->timeouts, j->releases,
         j->buries, j->kicks);
     finish(out, f);
 }

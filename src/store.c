@@ -220,8 +220,8 @@ store_load(store *s, queue *q, char *err, size_t errlen)
         }
         j->id = bs_get_u64(k.mv_data);
         j->pri = rec.pri;
-        j->delay = rec.delay;
-        j->ttr = rec.ttr < NS_PER_SEC ? NS_PER_SEC : rec.ttr;
+        j->delay_s = (uint32_t)(rec.delay / NS_PER_SEC);
+        j->ttr_s = rec.ttr < NS_PER_SEC ? 1 : (uint32_t)(rec.ttr / NS_PER_SEC);
         j->body_size = rec.body_size;
         j->reserves = rec.reserves;
         j->timeouts = rec.timeouts;
@@ -400,8 +400,8 @@ encode_job(const job *j, unsigned char *out)
                : j->state == JOB_DELAYED ? BS_STORED_DELAYED : BS_STORED_READY,
         .pri = j->pri,
         .created_at = wall - (mono - j->created_at),
-        .delay = j->delay,
-        .ttr = j->ttr,
+        .delay = (int64_t)j->delay_s * NS_PER_SEC,
+        .ttr = (int64_t)j->ttr_s * NS_PER_SEC,
         .deadline = j->state == JOB_DELAYED ? wall + (j->deadline - mono) : 0,
         .body_size = j->body_size,
         .reserves = j->reserves, .timeouts = j->timeouts, .releases = j->releases,

@@ -53,7 +53,7 @@ delay_less(const void *a, const void *b)
 static void
 job_setpos(void *x, size_t pos)
 {
-    ((job *)x)->pos = pos;
+    ((job *)x)->pos = (uint32_t)pos;
 }
 
 tube *

@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Run every tests/tools/test_*.py and print one closing summary line."""
+import os
+import sys
+import unittest
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+sys.path.insert(0, os.path.join(os.path.dirname(here), "protocol"))
+pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
+suite = unittest.defaultTestLoader.discover(here, pattern=pattern, top_level_dir=here)
+result = unittest.TextTestRunner(verbosity=1 if os.environ.get("CI") else 2).run(suite)
+failed = len(result.failures) + len(result.errors)
+skipped = len(result.skipped)
+passed = result.testsRun - failed - skipped
+print("tools: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+sys.exit(1 if failed else 0)
