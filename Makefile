@@ -15,7 +15,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Build dependencies from Debian; installed by `make deps` only when missing.
 DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
-DEB_TEST  = python3 lmdb-utils
+DEB_TEST  = python3 lmdb-utils fiu-utils
 
 CORE = util heap job tube queue buf parse proto stats
 STORE = store store_env journal crc32c migrate

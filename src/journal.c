@@ -70,6 +70,12 @@ journal_reset(journal *j)
     return ftruncate(j->fd, 0);
 }
 
+int
+journal_reset_synced(journal *j)
+{
+    return ftruncate(j->fd, 0) < 0 ? -1 : fsync(j->fd);
+}
+
 size_t
 journal_decode(const unsigned char *p, size_t n, uint64_t *seq, int *db, int *del,
                const unsigned char **key, size_t *klen,
@@ -122,7 +128,8 @@ journal_replay(journal *j, uint64_t after_seq, journal_apply_fn fn, void *ctx,
         got += (size_t)n;
     }
     size_t off = 0;
-    int r = 0;
+    int r = 0, gap = 0;
+    uint64_t highest = after_seq;
     while (off < size) {
         uint64_t seq;
         int db, del;
@@ -132,16 +139,24 @@ journal_replay(journal *j, uint64_t after_seq, journal_apply_fn fn, void *ctx,
         if (len == 0)
             break;
         off += len;
-        if (seq <= after_seq)
-            continue;                   /* already in the store */
-        if (seq != j->seq + 1)
-            break;                      /* a gap: what follows is not ours to apply */
+        if (seq > highest)
+            highest = seq;
+        if (seq <= after_seq || gap)
+            continue;                   /* already in the store, or past a gap */
+        if (seq != j->seq + 1) {
+            gap = 1;                    /* what follows is not ours to apply */
+            continue;
+        }
         if ((r = fn(ctx, db, del, key, klen, val, vlen)) < 0)
             break;
         j->seq = seq;
         (*applied)++;
     }
-    *stopped = off < size;
+    *stopped = gap || off < size;
+    /* New records are numbered above every record still in the file, so a
+     * stale one can never pass for the continuation of a new turn, whatever
+     * a power cut leaves of later truncates and writes. */
+    j->seq = highest;
     free(data);
     return r;
 }

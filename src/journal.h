@@ -29,9 +29,13 @@ int journal_add(journal *j, int db, int del, const void *key, size_t klen,
 int journal_flush(journal *j);
 /* Empty the file once its records are in a synced commit. */
 int journal_reset(journal *j);
+/* The same, synced: at start-up, after a replay. */
+int journal_reset_synced(journal *j);
 /* Apply, in order, the records numbered after_seq + 1, + 2, ... up to the
  * first gap, bad checksum or torn tail. *applied counts them; *stopped is 1
- * when bytes were left unread after a bad record. */
+ * when records were left unapplied. Afterwards j->seq is the highest
+ * sequence number found in the file (at least after_seq), so new records
+ * are numbered above all of them. */
 int journal_replay(journal *j, uint64_t after_seq, journal_apply_fn fn, void *ctx,
                    size_t *applied, int *stopped);
 void journal_close(journal *j);

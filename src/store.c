@@ -120,7 +120,7 @@ replay_journal(store *s, char *err, size_t errlen)
         return -1;
     }
     s->txn = NULL;
-    if (journal_reset(&s->jr) < 0) {
+    if (journal_reset_synced(&s->jr) < 0) {
         snprintf(err, errlen, "cannot empty %s: %s", path, strerror(errno));
         return -1;
     }
@@ -535,7 +535,8 @@ store_tick(store *s, int64_t now)
 {
     if (s->failed)
         return -1;
-    if (s->mode != STORE_SYNC_INTERVAL || !s->txn || now < s->dirty_since + s->interval_ns)
+    if (s->mode != STORE_SYNC_INTERVAL || !s->txn || s->dirty_since == INT64_MAX ||
+        now - s->dirty_since < s->interval_ns)
         return 0;
     return commit(s);
 }
