@@ -34,7 +34,8 @@ enum { BS_STORED_READY = 1, BS_STORED_BURIED = 3, BS_STORED_DELAYED = 4 };
  *   8  i64  created at, wall-clock ns since the epoch
  *  16  i64  delay, ns (as last given by put or release)
  *  24  i64  ttr, ns
- *  32  i64  delayed until, wall-clock ns (delayed jobs; else 0)
+ *  32  i64  delayed jobs: when the delay ends; buried jobs: when buried
+ *           (restart keeps kick order); else 0. Wall-clock ns
  *  40  u32  body size, bytes without the CRLF
  *  44  u32  reserves   48 u32 timeouts   52 u32 releases
  *  56  u32  buries     60 u32 kicks

@@ -437,7 +437,7 @@ queue_put(queue *q, client *c, uint32_t pri, int64_t delay, int64_t ttr,
           const char *body, uint32_t size, int64_t now, uint64_t *id)
 {
     tube *t = c->use;
-    if (q->store && !q->store->room(q->store_ctx, size))
+    if (q->store && q->store->room && !q->store->room(q->store_ctx, size))
         return Q_NO_MEMORY;
     job *j = new_job(q, t, pri, delay, ttr, size, now);
     if (!j)
@@ -503,10 +503,11 @@ queue_reserve_job(queue *q, client *c, uint64_t id, int64_t now, job **out)
         return Q_NOT_FOUND;
     mark_worker(q, c);
     int old = j->state;
+    int64_t old_deadline = j->deadline;     /* to_reserved() overwrites it */
     detach(q, j);
     if (to_reserved(q, c, j, now) < 0) {
         if (old == JOB_DELAYED)
-            to_delayed(q, j, j->deadline - now, now);
+            to_delayed(q, j, old_deadline - now, now);
         else if (old == JOB_BURIED)
             to_buried(q, j);
         else

@@ -123,10 +123,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
-    /* Nothing to do here: the end of every turn runs the queue's timers. */
+    server *srv = arg;
     UNUSED(fd);
     UNUSED(what);
-    UNUSED(arg);
+    /* The end of every turn runs the queue's timers. libevent measures
+     * timeouts on the coarse monotonic clock, which lags ours by a few ms,
+     * so this may fire just before the deadline with nothing due yet: forget
+     * what was armed so that end_of_turn arms the timer again. */
+    srv->timer_at = INT64_MIN;
 }
 
 static void

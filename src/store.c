@@ -185,9 +185,27 @@ fail:
 
 /* ---- loading ---- */
 
+struct buried_job {
+    job *j;
+    int64_t buried_at;
+    const char *tube;           /* in the read transaction's map */
+    size_t tube_len;
+};
+
+static int
+buried_order(const void *a, const void *b)
+{
+    const struct buried_job *x = a, *y = b;
+    if (x->buried_at != y->buried_at)
+        return x->buried_at < y->buried_at ? -1 : 1;
+    return x->j->id < y->j->id ? -1 : x->j->id > y->j->id;
+}
+
 int
 store_load(store *s, queue *q, char *err, size_t errlen)
 {
+    struct buried_job *buried = NULL;
+    size_t nburied = 0, capburied = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
@@ -235,14 +253,40 @@ store_load(store *s, queue *q, char *err, size_t errlen)
                  : rec.state == BS_STORED_DELAYED ? JOB_DELAYED : JOB_READY;
         if (j->state == JOB_DELAYED)
             j->deadline = mono + (rec.deadline - wall);
+        if (j->id >= next)
+            next = j->id + 1;
+        if (j->state == JOB_BURIED) {
+            /* Buried jobs go back in the order they were buried, below. */
+            if (nburied == capburied) {
+                capburied = capburied ? capburied * 2 : 64;
+                struct buried_job *b = realloc(buried, capburied * sizeof *b);
+                if (!b) {
+                    free(j);
+                    snprintf(err, errlen, "out of memory loading the store");
+                    goto out;
+                }
+                buried = b;
+            }
+            buried[nburied++] = (struct buried_job){j, rec.deadline, rec.tube, rec.tube_len};
+            continue;
+        }
         if (queue_restore(q, j, rec.tube, rec.tube_len, mono) < 0) {
             free(j);
             snprintf(err, errlen, "out of memory loading the store");
             goto out;
         }
-        if (j->id >= next)
-            next = j->id + 1;
     }
+    qsort(buried, nburied, sizeof *buried, buried_order);
+    for (size_t i = 0; i < nburied; i++) {
+        if (queue_restore(q, buried[i].j, buried[i].tube, buried[i].tube_len, mono) < 0) {
+            for (size_t k = i; k < nburied; k++)
+                free(buried[k].j);
+            nburied = 0;
+            snprintf(err, errlen, "out of memory loading the store");
+            goto out;
+        }
+    }
+    nburied = 0;
     mdb_cursor_close(cur);
 
     /* Pauses still running come back; expired ones are ignored. */
@@ -257,6 +301,9 @@ store_load(store *s, queue *q, char *err, size_t errlen)
     }
     ok = 1;
 out:
+    for (size_t i = 0; i < nburied; i++)
+        free(buried[i].j);
+    free(buried);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     if (ok) {
@@ -402,7 +449,10 @@ encode_job(const job *j, unsigned char *out)
         .created_at = wall - (mono - j->created_at),
         .delay = (int64_t)j->delay_s * NS_PER_SEC,
         .ttr = (int64_t)j->ttr_s * NS_PER_SEC,
-        .deadline = j->state == JOB_DELAYED ? wall + (j->deadline - mono) : 0,
+        /* Delayed: when the delay ends. Buried: when it was buried (now),
+         * so a restart keeps the order kick takes buried jobs in. */
+        .deadline = j->state == JOB_DELAYED ? wall + (j->deadline - mono)
+                  : j->state == JOB_BURIED ? wall : 0,
         .body_size = j->body_size,
         .reserves = j->reserves, .timeouts = j->timeouts, .releases = j->releases,
         .buries = j->buries, .kicks = j->kicks,
