@@ -196,7 +196,9 @@ senv_open(store_env *e, const char *dir, int flags, char *err, size_t errlen)
             snprintf(err, errlen, "%s: cannot initialise the store", dir);
         goto fail;
     }
-    r = readonly ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
+    /* Commit even a read-only transaction: aborting it would close the
+     * database handles opened in it. */
+    r = mdb_txn_commit(txn);
     txn = NULL;
     if (r) {
         snprintf(err, errlen, "%s: cannot commit the opening transaction: %s", dir, mdb_strerror(r));

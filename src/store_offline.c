@@ -88,11 +88,16 @@ sv_info(store_view *v, store_info *info)
     if (begin_read(v, &txn))
         return -1;
     info->version = v->e.version;
-    if (senv_get_meta(txn, &v->e, BS_META_NEXT_ID, &val) == 0 && val.mv_size == 8)
+    int r = senv_get_meta(txn, &v->e, BS_META_NEXT_ID, &val);
+    if (r == 0 && val.mv_size == 8)
         info->next_id = bs_get_u64(val.mv_data);
-    if (mdb_stat(txn, v->e.dbi[DB_JOBS], &st) == 0)
+    if (r == 0)
+        r = mdb_stat(txn, v->e.dbi[DB_JOBS], &st);
+    if (r == 0)
         info->jobs = st.ms_entries;
     mdb_txn_abort(txn);
+    if (r)
+        return -1;
     info->used_bytes = senv_used(&v->e);
     snprintf(path, sizeof path, "%s/data.mdb", v->dir);
     if (stat(path, &fst) == 0)
