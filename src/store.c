@@ -623,7 +623,7 @@ store_stats(void *ctx, buf *out)
         "store-commits: %llu\n"
         "store-syncs: %llu\n"
         "store-changes-per-commit: %.2f\n"
-        "store-sync-mode: %s\n",
+        "store-sync-mode: \"%s\"\n",
         used_bytes(s), s->mapsize, (unsigned long long)s->commits,
         (unsigned long long)s->syncs,
         s->commits ? (double)s->changes / (double)s->commits : 0.0,
