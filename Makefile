@@ -36,9 +36,9 @@ HEADERS = $(wildcard src/*.h schema/*.h migrate/*.h)
 all: beanstalkd bsdump bsimport bsbench
 
 # The tools reach the store only through the store layer's offline API.
-TOOL_OBJS = $(addprefix build/obj/,store_offline.o store_env.o migrate.o util.o) build/obj/tools/binlog.o
+TOOL_OBJS = $(addprefix build/obj/,store_offline.o store_env.o migrate.o util.o) build/obj/tools/binlog.o build/obj/tools/toolutil.o
 
-build/obj/tools/%.o: tools/%.c tools/binlog.h $(HEADERS)
+build/obj/tools/%.o: tools/%.c tools/binlog.h tools/toolutil.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itools -c -o $@ $<
 

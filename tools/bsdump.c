@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "binlog.h"
+#include "toolutil.h"
 #include "schema.h"
 #include "store_offline.h"
 
@@ -65,14 +66,6 @@ error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-static int64_t
-wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
 static int
@@ -141,23 +134,6 @@ fmt_dur(char *buf, size_t len, int64_t ns)
         snprintf(buf, len, "%" PRId64 "m%" PRId64 "s", s / 60, s % 60);
     else
         snprintf(buf, len, "%" PRId64 "s", s);
-    return buf;
-}
-
-static const char *
-fmt_size(char *buf, size_t len, uint64_t n)
-{
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%" PRIu64 " B", n);
-    else
-        snprintf(buf, len, "%.1f %s", v, unit[u]);
     return buf;
 }
 
@@ -271,17 +247,6 @@ put_json_str(FILE *f, const char *s, size_t n)
     fputc('"', f);
 }
 
-static const char *
-state_name(int st)
-{
-    switch (st) {
-    case BS_STORED_READY: return "ready";
-    case BS_STORED_BURIED: return "buried";
-    case BS_STORED_DELAYED: return "delayed";
-    }
-    return "?";
-}
-
 /* The state the server gives the job when it loads the store now: a
  * delayed job whose deadline has passed is ready. */
 static int
@@ -380,11 +345,8 @@ foreach_failed(const opts *o, int rc, uint64_t last_id)
 
 /* ---- the summary ---- */
 
-typedef struct tube_count {
-    char *name;
-    size_t len;
-    uint64_t n[5];              /* by live state: [1] ready, [3] buried, [4] delayed */
-} tube_count;
+/* Counts by live state: [1] ready, [3] buried, [4] delayed. */
+typedef tally_entry tube_count;
 
 typedef struct summary {
     int64_t now;
@@ -396,52 +358,10 @@ typedef struct summary {
     int oom;
 } summary;
 
-static uint64_t
-hash_name(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static tube_count *
 tube_slot(summary *s, const char *name, size_t len)
 {
-    if ((s->ntubes + 1) * 2 > s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 64;
-        tube_count *nt = calloc(ncap, sizeof *nt);
-        if (!nt)
-            return NULL;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->tubes[i].name)
-                continue;
-            size_t k = hash_name(s->tubes[i].name, s->tubes[i].len) & (ncap - 1);
-            while (nt[k].name)
-                k = (k + 1) & (ncap - 1);
-            nt[k] = s->tubes[i];
-        }
-        free(s->tubes);
-        s->tubes = nt;
-        s->cap = ncap;
-    }
-    size_t k = hash_name(name, len) & (s->cap - 1);
-    while (s->tubes[k].name) {
-        if (s->tubes[k].len == len && memcmp(s->tubes[k].name, name, len) == 0)
-            return &s->tubes[k];
-        k = (k + 1) & (s->cap - 1);
-    }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    memcpy(copy, name, len);
-    copy[len] = '\0';
-    s->tubes[k].name = copy;
-    s->tubes[k].len = len;
-    s->ntubes++;
-    return &s->tubes[k];
+    return tally_get(&s->tubes, &s->ntubes, &s->cap, name, len);
 }
 
 static int
@@ -567,11 +487,11 @@ report_summary(const opts *o, store_view *v, summary *s)
     } else {
         fprintf(f, "store        %s\n", o->dir);
         fprintf(f, "schema       version %" PRIu32 "\n", info.version);
-        fprintf(f, "size         %s used, data.mdb %s\n", fmt_size(a, sizeof a, info.used_bytes),
-                fmt_size(b, sizeof b, info.file_bytes));
+        fprintf(f, "size         %s used, data.mdb %s\n", tool_fmt_size(a, sizeof a, info.used_bytes),
+                tool_fmt_size(b, sizeof b, info.file_bytes));
         fprintf(f, "jobs         %" PRIu64 " (ready %" PRIu64 ", delayed %" PRIu64
                 ", buried %" PRIu64 "), bodies %s\n", s->total, s->n[BS_STORED_READY],
-                s->n[BS_STORED_DELAYED], s->n[BS_STORED_BURIED], fmt_size(c, sizeof c, s->body_bytes));
+                s->n[BS_STORED_DELAYED], s->n[BS_STORED_BURIED], tool_fmt_size(c, sizeof c, s->body_bytes));
         if (s->oldest_id)
             fprintf(f, "oldest job   %" PRIu64 ", age %s (put %s)\n", s->oldest_id,
                     fmt_dur(a, sizeof a, s->now - s->oldest_created),
@@ -613,7 +533,7 @@ report_summary(const opts *o, store_view *v, summary *s)
 static int
 do_summary(const opts *o, store_view *v)
 {
-    summary s = {.now = wall_now()};
+    summary s = {.now = tool_wall_now()};
     int rc = report_summary(o, v, &s);
     for (size_t i = 0; i < s.cap; i++)
         free(s.tubes[i].name);
@@ -635,7 +555,7 @@ job_json(FILE *f, const store_job *j, int64_t now)
             ",\"releases\":%" PRIu32 ",\"buries\":%" PRIu32 ",\"kicks\":%" PRIu32
             ",\"ttr_ns\":%" PRId64 ",\"delay_ns\":%" PRId64 ",\"created_ns\":%" PRId64
             ",\"deadline_ns\":%" PRId64 ",\"body_len\":%" PRIu32 ",\"body_b64\":\"",
-            state_name(live_state(r, now)), state_name(r->state), r->pri, r->ttr / NS,
+            tool_state_name(live_state(r, now)), tool_state_name(r->state), r->pri, r->ttr / NS,
             r->delay / NS, time_left(r, now) / NS, age(r, now) / NS, r->reserves, r->timeouts,
             r->releases, r->buries, r->kicks, r->ttr, r->delay, r->created_at, r->deadline,
             r->body_size);
@@ -693,7 +613,7 @@ list_job(void *ctx, const store_job *j)
     fmt_dur(agebuf, sizeof agebuf, age(r, l->now));
     fprintf(l->f, "%10" PRIu64 " %-16.*s %-7s %10" PRIu32 " %7s %7s %6s %7s %3" PRIu32 " %3"
             PRIu32 " %3" PRIu32 " %3" PRIu32 " %3" PRIu32 " %8" PRIu32 " \"", j->id,
-            (int)r->tube_len, r->tube, state_name(st), r->pri, delay, left, ttr, agebuf,
+            (int)r->tube_len, r->tube, tool_state_name(st), r->pri, delay, left, ttr, agebuf,
             r->reserves, r->timeouts, r->releases, r->buries, r->kicks, r->body_size);
     size_t used = put_escaped(l->f, j->body, j->body_len, PREVIEW);
     fputs(used < j->body_len ? "\"...\n" : "\"\n", l->f);
@@ -703,7 +623,7 @@ list_job(void *ctx, const store_job *j)
 static int
 do_list(const opts *o, store_view *v)
 {
-    lister l = {.o = o, .now = wall_now(), .tube_len = o->tube ? strlen(o->tube) : 0};
+    lister l = {.o = o, .now = tool_wall_now(), .tube_len = o->tube ? strlen(o->tube) : 0};
     l.f = spool_open();
     if (!o->json)
         fprintf(l.f, "%10s %-16s %-7s %10s %7s %7s %6s %7s %3s %3s %3s %3s %3s %8s %s\n", "ID",
@@ -745,9 +665,9 @@ show_job(void *ctx, const store_job *j)
     int st = live_state(r, now);
     fprintf(f, "id           %" PRIu64 "\n", j->id);
     fprintf(f, "tube         %.*s\n", (int)r->tube_len, r->tube);
-    fprintf(f, "state        %s", state_name(st));
+    fprintf(f, "state        %s", tool_state_name(st));
     if (st != r->state)
-        fprintf(f, " (stored as %s; its delay ended %s ago)", state_name(r->state),
+        fprintf(f, " (stored as %s; its delay ended %s ago)", tool_state_name(r->state),
                 fmt_dur(a, sizeof a, now - r->deadline));
     fprintf(f, "\npriority     %" PRIu32 "\n", r->pri);
     if (r->state == BS_STORED_BURIED && r->deadline > 0)
@@ -778,7 +698,7 @@ show_job(void *ctx, const store_job *j)
 static int
 do_job(const opts *o, store_view *v)
 {
-    lister l = {.o = o, .now = wall_now()};
+    lister l = {.o = o, .now = tool_wall_now()};
     l.f = spool_open();
     int rc = sv_foreach(v, o->job, o->job, 1, show_job, &l);
     if (spool_close(l.f) < 0) {
@@ -994,7 +914,7 @@ do_binlog(const opts *o, store_view *v)
         return 1;
     }
     binlog_write_opts wo = {.size_limit = o->max_job_size, .file_size = o->file_size};
-    exporter x = {.o = o, .now = wall_now()};
+    exporter x = {.o = o, .now = tool_wall_now()};
     if (binlog_writer_open(&x.w, out, &wo, &x.err) < 0) {
         error("%s", x.err.msg);
         return 1;
@@ -1164,7 +1084,7 @@ do_backup(const opts *o, store_view *v)
         return 0;
     }
     printf("backed up %s to %s: %" PRIu64 " jobs, next id %" PRIu64 ", data.mdb %s%s\n", o->dir,
-           dest, info.jobs, info.next_id, fmt_size(a, sizeof a, info.file_bytes),
+           dest, info.jobs, info.next_id, tool_fmt_size(a, sizeof a, info.file_bytes),
            journal > 0 ? ", plus the server's uncommitted journal" : "");
     printf("To restore it, stop the server, then either\n"
            "  start it on the backup:   beanstalkd -b %s ...\n"

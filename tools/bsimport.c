@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "binlog.h"
+#include "toolutil.h"
 #include "schema.h"
 #include "store_offline.h"
 
@@ -68,11 +69,7 @@ typedef struct remap {
     uint64_t from, to;
 } remap;
 
-typedef struct tube_stat {
-    char *name;
-    size_t len;
-    uint64_t n[5];
-} tube_stat;
+typedef tally_entry tube_stat;
 
 typedef struct import {
     const opts *o;
@@ -107,47 +104,11 @@ error(const char *fmt, ...)
 }
 
 static int64_t
-wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static int64_t
 mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static const char *
-state_name(int st)
-{
-    switch (st) {
-    case BS_STORED_READY: return "ready";
-    case BS_STORED_BURIED: return "buried";
-    case BS_STORED_DELAYED: return "delayed";
-    }
-    return "?";
-}
-
-static const char *
-fmt_size(char *buf, size_t len, uint64_t n)
-{
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%" PRIu64 " B", n);
-    else
-        snprintf(buf, len, "%.1f %s", v, unit[u]);
-    return buf;
 }
 
 static int
@@ -339,48 +300,10 @@ id_taken(const dest *d, uint64_t id)
 
 /* ---- per-tube counts ---- */
 
-static uint64_t
-hash_name(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static tube_stat *
 tube_slot(import *im, const char *name, size_t len)
 {
-    if ((im->ntubes + 1) * 2 > im->captubes) {
-        size_t nc = im->captubes ? im->captubes * 2 : 64;
-        tube_stat *nt = calloc(nc, sizeof *nt);
-        if (!nt)
-            return NULL;
-        for (size_t i = 0; i < im->captubes; i++) {
-            if (!im->tubes[i].name)
-                continue;
-            size_t k = hash_name(im->tubes[i].name, im->tubes[i].len) & (nc - 1);
-            while (nt[k].name)
-                k = (k + 1) & (nc - 1);
-            nt[k] = im->tubes[i];
-        }
-        free(im->tubes);
-        im->tubes = nt;
-        im->captubes = nc;
-    }
-    size_t k = hash_name(name, len) & (im->captubes - 1);
-    while (im->tubes[k].name) {
-        if (im->tubes[k].len == len && !memcmp(im->tubes[k].name, name, len))
-            return &im->tubes[k];
-        k = (k + 1) & (im->captubes - 1);
-    }
-    if (!(im->tubes[k].name = strndup(name, len)))
-        return NULL;
-    im->tubes[k].len = len;
-    im->ntubes++;
-    return &im->tubes[k];
+    return tally_get(&im->tubes, &im->ntubes, &im->captubes, name, len);
 }
 
 static int
@@ -406,7 +329,7 @@ show_progress(import *im, int final)
     }
     fprintf(stderr, "\r%s: %" PRIu64 " of %zu jobs (%zu%%), %s, %.1f s\033[K", prog, im->total,
             im->expected, im->expected ? (size_t)(im->total * 100 / im->expected) : 100,
-            fmt_size(a, sizeof a, im->bytes), (double)(now - im->started) / NS);
+            tool_fmt_size(a, sizeof a, im->bytes), (double)(now - im->started) / NS);
 }
 
 /* A printable copy of a tube name that may hold any byte but NUL. */
@@ -494,7 +417,7 @@ import_job(const binlog_job *b, void *ctx)
     if (o->verbose)
         printf("%s job %" PRIu64 "%s tube %s %s pri %" PRIu32 " body %zu bytes\n",
                o->dry_run ? "would import" : "import", b->id, id != b->id ? " (as new id)" : "",
-               b->tube, state_name(st), b->pri, b->body_len);
+               b->tube, tool_state_name(st), b->pri, b->body_len);
     show_progress(im, 0);
     return 0;
 }
@@ -552,7 +475,7 @@ print_summary(const opts *o, import *im, const binlog_reader *r, uint64_t next_i
     printf("  ready %" PRIu64 ", delayed %" PRIu64 ", buried %" PRIu64 "; %zu tube%s; %s of "
            "bodies; next id %" PRIu64 "\n", im->n[BS_STORED_READY], im->n[BS_STORED_DELAYED],
            im->n[BS_STORED_BURIED], im->ntubes, im->ntubes == 1 ? "" : "s",
-           fmt_size(a, sizeof a, im->bytes), next_id);
+           tool_fmt_size(a, sizeof a, im->bytes), next_id);
     if (im->ntubes) {
         tube_stat *list = malloc(im->ntubes * sizeof *list);
         if (list) {
@@ -660,7 +583,7 @@ run(const opts *o)
     im.expected = binlog_job_count(r);
     im.progress = o->tty;
     im.last_progress = 0;       /* the first job shows it at once */
-    im.buried_base = wall_now() - NS;
+    im.buried_base = tool_wall_now() - NS;
 
     if (im.v && sv_import_begin(im.v, size_hint(r), err, sizeof err) < 0) {
         error("%s", err);

@@ -196,6 +196,19 @@ class Client:
             return True
 
 
+def wait_until(fn, timeout=5.0, step=0.02):
+    """Poll fn() until it returns a true value (a readiness check, not a
+    sleep); return that value, or None once timeout seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(step)
+
+
 def parse_yaml(text):
     lines = text.split("\n")
     assert lines[0] == "---", text

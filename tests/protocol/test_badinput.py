@@ -16,16 +16,7 @@ import bstest
 MB = 1024 * 1024
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 def rss_kb(pid):
     """Resident set size of a process, in KiB (Linux /proc)."""

@@ -27,15 +27,7 @@ STATS_TUBE_KEYS = ["name", "current-jobs-urgent", "current-jobs-ready",
                    "cmd-pause-tube", "pause", "pause-time-left"]
 
 
-def wait_until(fn, timeout=5.0, step=0.01):
-    """Poll fn() until it is true (a readiness check); return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 class Case(bstest.ServerTest):
     """ServerTest plus the small helpers every test below uses."""

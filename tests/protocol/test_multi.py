@@ -10,17 +10,7 @@ import unittest
 import bstest
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    """Poll fn() until it returns a true value; return it, or None on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 def readable(c, timeout):
     """True when c has reply bytes to read within timeout."""

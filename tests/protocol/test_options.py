@@ -26,16 +26,7 @@ def run_cli(*args, timeout=10):
         raise AssertionError("%r did not exit within %ds" % (args, timeout))
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 class SockClient(bstest.Client):
     """bstest.Client over an already connected socket (AF_UNIX, say)."""

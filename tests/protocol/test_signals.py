@@ -10,16 +10,7 @@ import unittest
 import bstest
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 class DrainTest(bstest.ServerTest):
 

@@ -48,16 +48,7 @@ CMD_KEYS = [k for k in STATS_KEYS if k.startswith("cmd-")]
 STATS_STRINGS = ("version", "hostname", "os", "platform")
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 def unquote(v):
     if len(v) >= 2 and v[0] == '"' and v[-1] == '"':

@@ -48,17 +48,7 @@ def wait_readable(c, talker, timeout):
     return False
 
 
-def wait_until(fn, timeout=5.0, step=0.02):
-    """Poll fn() until it returns a true value; return it, or None on timeout."""
-    deadline = now() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if now() >= deadline:
-            return None
-        time.sleep(step)
-
+wait_until = bstest.wait_until
 
 class TimingTest(bstest.ServerTest):
 
