@@ -134,6 +134,8 @@ check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
 	@for t in $(ASAN_UNIT_BINS); do echo "== $$t (asan)"; $$t || exit 1; done
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	BEANSTALKD=$(CURDIR)/build/asan/beanstalkd BS_SANITIZED=1 python3 tests/protocol/run.py
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BS_STORE_ARGS="" \
+	BEANSTALKD=$(CURDIR)/build/asan/beanstalkd BS_SANITIZED=1 python3 tests/protocol/run.py
 
 # ---- running ----
 

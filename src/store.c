@@ -276,7 +276,8 @@ store_load(store *s, queue *q, char *err, size_t errlen)
             goto out;
         }
     }
-    qsort(buried, nburied, sizeof *buried, buried_order);
+    if (nburied)
+        qsort(buried, nburied, sizeof *buried, buried_order);
     for (size_t i = 0; i < nburied; i++) {
         if (queue_restore(q, buried[i].j, buried[i].tube, buried[i].tube_len, mono) < 0) {
             for (size_t k = i; k < nburied; k++)
