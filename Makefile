@@ -13,6 +13,10 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc -Ischema -Imigrate
 LIBS     = -levent -llmdb
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# Stock beanstalkd 1.12 (Debian's package): the yardstick for tests and
+# benchmarks, never a dependency.
+STOCK ?= /usr/bin/beanstalkd
+
 # Build dependencies from Debian; installed by `make deps` only when missing.
 DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
 DEB_TEST  = python3 lmdb-utils fiu-utils
@@ -104,7 +108,6 @@ check: deps all
 
 # The protocol tests run against stock beanstalkd too, when it is installed,
 # so a test that the reference fails is caught as a wrong test.
-STOCK ?= /usr/bin/beanstalkd
 check-reference:
 	@if [ -x $(STOCK) ]; then \
 	  BEANSTALKD=$(STOCK) BS_REFERENCE=1 python3 tests/protocol/run.py; \
@@ -151,8 +154,16 @@ deps:
 run: deps beanstalkd
 	./beanstalkd -l 127.0.0.1 -p 11300 -b ./data
 
+# Speed against stock beanstalkd, alternating runs, ratios printed: memory
+# mode; then our zero-loss store with 50 producers against stock's -b -f 0
+# and against stock's -b default (-f 50); then RAM per job and start-up.
 bench: all
-	tools/bench.sh ./beanstalkd /usr/bin/beanstalkd
+	tools/bench.sh ./beanstalkd $(STOCK)
+	BENCH_WORKLOADS=put BENCH_CLIENT_ARGS="-c 50" BENCH_SERVER_ARGS="-b -f 0" \
+	  tools/bench.sh ./beanstalkd $(STOCK)
+	BENCH_WORKLOADS=put BENCH_CLIENT_ARGS="-c 50" BENCH_SERVER_ARGS="-b" \
+	  tools/bench.sh ./beanstalkd $(STOCK)
+	python3 tools/bench_store.py ./beanstalkd $(STOCK)
 
 install: beanstalkd bsdump bsimport
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
