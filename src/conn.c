@@ -184,16 +184,13 @@ on_read(evutil_socket_t fd, short what, void *arg)
         conn_close(c);
         return;
     }
-    /* Without a store nothing needs committing first: reply now rather than
-     * at the end of the turn, or a busy turn would hold every early reply
-     * until the last connection's command is done. */
-    if (!srv->store && buf_pending(&c->s.out) && !session_blocked(&c->s)) {
-        conn_flush(c);
-        if (c->closed)
-            return;
-    }
     server_touch(srv, c);
     update_reading(c);
+    /* Without a store nothing needs committing first: reply now rather than
+     * at the end of the turn, or a busy turn would hold every early reply
+     * (and every reserve this read woke) until the last connection's
+     * command is done. c may be closed after this. */
+    server_flush_now(srv);
 }
 
 void

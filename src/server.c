@@ -198,12 +198,11 @@ server_attach_store(server *srv, store *st)
  * connections go on with their buffered input, then send every reply
  * produced in this turn. A durable store commits between the two, so
  * replies leave only after their changes are safe. */
-static void
-end_of_turn(server *srv)
+/* Let every queued connection go on with its buffered input (woken ones
+ * included, as they appear); returns them as a list to flush. */
+static conn *
+resume_dirty(server *srv, int64_t now)
 {
-    int64_t now = now_ns();
-    queue_tick(&srv->q, now);
-
     conn *flush = NULL;
     while (srv->dirty) {
         conn *c = srv->dirty;
@@ -216,17 +215,12 @@ end_of_turn(server *srv)
         c->next_flush = flush;
         flush = c;
     }
+    return flush;
+}
 
-    /* Group commit: every change of this turn, from every connection, in
-     * one transaction and one sync, before any reply that acknowledges one
-     * of them is sent. An I/O error here means nothing of the turn may be
-     * acknowledged: stop, with the replies unsent. */
-    if (srv->store && (store_tick(srv->store, now) < 0 || store_end_turn(srv->store) < 0)) {
-        log_warn("store: %s; stopping without acknowledging this turn's changes",
-                 store_error(srv->store));
-        exit(1);
-    }
-
+static void
+flush_all(server *srv, conn *flush)
+{
     while (flush) {
         conn *c = flush;
         flush = c->next_flush;
@@ -239,6 +233,33 @@ end_of_turn(server *srv)
         if (was_blocked && !c->closed && c->in_len && !session_blocked(&c->s))
             server_touch(srv, c);
     }
+}
+
+void
+server_flush_now(server *srv)
+{
+    /* Only without a store: with one, replies wait for the turn's commit. */
+    if (!srv->store)
+        flush_all(srv, resume_dirty(srv, now_ns()));
+}
+
+static void
+end_of_turn(server *srv)
+{
+    int64_t now = now_ns();
+    queue_tick(&srv->q, now);
+    conn *flush = resume_dirty(srv, now);
+
+    /* Group commit: every change of this turn, from every connection, in
+     * one transaction and one sync, before any reply that acknowledges one
+     * of them is sent. An I/O error here means nothing of the turn may be
+     * acknowledged: stop, with the replies unsent. */
+    if (srv->store && (store_tick(srv->store, now) < 0 || store_end_turn(srv->store) < 0)) {
+        log_warn("store: %s; stopping without acknowledging this turn's changes",
+                 store_error(srv->store));
+        exit(1);
+    }
+    flush_all(srv, flush);
 
     while (srv->dead) {
         conn *c = srv->dead;

@@ -38,6 +38,10 @@ typedef struct server {
 /* Queue c for end-of-turn processing (idempotent). */
 void server_touch(server *srv, conn *c);
 void server_bury(server *srv, conn *c);
+/* Memory mode: resume and flush queued connections now, so a reply (also
+ * one to a reserve that another connection's put just woke) need not wait
+ * for the end of the turn. Does nothing with a store. */
+void server_flush_now(server *srv);
 
 int server_init(server *srv);
 int server_add_listener(server *srv, int fd);

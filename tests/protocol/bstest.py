@@ -110,6 +110,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.errfile.closed:
+            return                      # stopped already
         err = self.stderr_text()
         self.errfile.close()
         if self.tmpdir:
