@@ -108,21 +108,25 @@ ulimit -n "$hard" 2>/dev/null || true
 
 # flags_for WORKLOAD MODE: the bsbench flags.  Each run does -n operations
 # or lasts -t seconds, whichever ends first: -t bounds the time of a slow
-# server's run, -n bounds the memory of a fast server's run.
+# server's run, -n bounds the memory of a fast server's run.  connections
+# uses -G: all connections are open before timing starts, so both servers
+# are timed with the same number of active clients (a server that accepts
+# more slowly would otherwise be timed with fewer of them, and show a
+# shorter tail for serving fewer).
 flags_for() {
     case $2:$1 in
     full:put) echo "-c 50 -n 300000 -t 3" ;;
     full:reserve) echo "-c 10 -n 100000 -t 3" ;;
     full:pipeline) echo "-c 10 -n 200000 -t 3" ;;
     full:pipelined-put) echo "-c 2 -P 100 -n 1000000 -t 3" ;;
-    full:connections) echo "-c 1000 -n 30000 -t 3" ;;
+    full:connections) echo "-c 1000 -n 30000 -t 3 -G" ;;
     full:tubes) echo "-c 10 -T 50 -n 100000 -t 3" ;;
     full:scale) echo "-c 1 -T 1000 -D 10 -I 1000 -n 30000 -t 3" ;;
     quick:put) echo "-c 50 -n 60000 -t 1" ;;
     quick:reserve) echo "-c 10 -n 30000 -t 1" ;;
     quick:pipeline) echo "-c 10 -n 50000 -t 1" ;;
     quick:pipelined-put) echo "-c 2 -P 100 -n 300000 -t 1" ;;
-    quick:connections) echo "-c 500 -n 10000 -t 1" ;;
+    quick:connections) echo "-c 500 -n 10000 -t 1 -G" ;;
     quick:tubes) echo "-c 10 -T 50 -n 30000 -t 1" ;;
     quick:scale) echo "-c 1 -T 300 -D 10 -I 300 -n 10000 -t 1" ;;
     *) return 1 ;;

@@ -204,6 +204,7 @@ struct cfg {
     double watchdog;     /* seconds without any reply before giving up */
     long server_pid;     /* -S: measure this process's CPU time        */
     bool quiet;
+    bool gate;           /* -G: connections: connect all before timing */
 };
 
 static struct cfg C = {
@@ -1233,13 +1234,14 @@ static void usage(FILE *f)
             "usage: bsbench [-h HOST] [-p PORT] [-U UNIX_PATH] -w WORKLOAD [-n COUNT] [-t SECONDS]\n"
             "               [-c CONNS] [-s BODY_BYTES] [-T TUBES] [-P DEPTH] [-I IDLE_CONNS]\n"
             "               [-D DELAYED_PER_TUBE] [-B BACKLOG] [-R PUTS_PER_SEC] [-W WATCHDOG_SECS]\n"
-            "               [-S SERVER_PID] [-q]\n"
+            "               [-S SERVER_PID] [-q] [-G]\n"
             "workloads:\n"
             "  put            C connections, each: put, wait INSERTED, repeat\n"
             "  reserve        pre-fill COUNT jobs, then C connections: reserve, delete, repeat\n"
             "  pipeline       C producers and C consumers at once; put->reserve latency\n"
             "  pipelined-put  C connections, each keeping DEPTH puts in flight\n"
             "  connections    C connections (e.g. 1000), each doing put/reserve/delete rounds\n"
+            "                 (-G: open all of them before timing starts)\n"
             "  tubes          C producers spread jobs over T tubes, C consumers watch all T\n"
             "  scale          T tubes each with a blocked watcher and D delayed jobs, I idle\n"
             "                 connections, and C producer/consumer pairs on one busy tube\n"
@@ -1436,7 +1438,9 @@ static void plan(void)
                 left -= c->rounds;
         }
         G.target = per == UINT64_MAX ? 0 : (n_given ? C.n : per * (uint64_t)C.c);
-        G.barrier = false; /* connecting is part of what is measured */
+        /* Connecting is part of what is measured, unless -G asks to time
+         * only the rounds of all C connections at once. */
+        G.barrier = C.gate;
         G.lat_kind = "round_rtt";
         break;
     }
@@ -1457,7 +1461,7 @@ int main(int argc, char **argv)
     int opt;
     const char *wname = NULL;
     bool have_s = false, have_c = false;
-    while ((opt = getopt(argc, argv, "h:p:U:w:n:t:c:s:T:P:I:D:B:R:W:S:q")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:U:w:n:t:c:s:T:P:I:D:B:R:W:S:qG")) != -1) {
         switch (opt) {
         case 'h':
             C.host = optarg;
@@ -1514,6 +1518,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             C.quiet = true;
+            break;
+        case 'G':
+            C.gate = true;
             break;
         default:
             usage(stderr);
