@@ -25,6 +25,7 @@
 
 #include "binlog.h"
 #include "toolutil.h"
+#include "util.h"
 #include "schema.h"
 #include "store_offline.h"
 
@@ -53,20 +54,6 @@ typedef struct opts {
 } opts;
 
 /* ---- small helpers ---- */
-
-static void
-error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-error(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 static int
 is_dir(const char *path)
@@ -312,21 +299,21 @@ open_store(const char *dir)
     char err[1024];
     struct stat st;
     if (stat(dir, &st) < 0) {
-        error("%s: %s", dir, strerror(errno));
+        log_warn("%s: %s", dir, strerror(errno));
         return NULL;
     }
     if (!S_ISDIR(st.st_mode)) {
-        error("%s is not a directory", dir);
+        log_warn("%s is not a directory", dir);
         return NULL;
     }
     store_view *v = sv_open(dir, SV_READ, err, sizeof err);
     if (v)
         return v;
     if (has_binlog(dir) && file_size(dir, "data.mdb") < 0)
-        error("%s is a legacy beanstalkd binlog directory, not a store; "
+        log_warn("%s is a legacy beanstalkd binlog directory, not a store; "
               "import it with `bsimport %s NEWDIR`", dir, dir);
     else
-        error("%s", err);
+        log_warn("%s", err);
     return NULL;
 }
 
@@ -336,10 +323,10 @@ static int
 foreach_failed(const opts *o, int rc, uint64_t last_id)
 {
     if (rc == -2)
-        error("%s: corrupt job record after job %" PRIu64 "; the store is damaged (what "
+        log_warn("%s: corrupt job record after job %" PRIu64 "; the store is damaged (what "
               "comes before it can be listed; --ids can skip past it)", o->dir, last_id);
     else if (rc < 0)
-        error("%s: cannot read the store", o->dir);
+        log_warn("%s: cannot read the store", o->dir);
     return 1;
 }
 
@@ -428,14 +415,14 @@ report_summary(const opts *o, store_view *v, summary *s)
     store_info info;
     int rc = sv_foreach(v, 0, UINT64_MAX, 0, count_job, s);
     if (s->oom) {
-        error("out of memory");
+        log_warn("out of memory");
         return 1;
     }
     if (rc)
         return foreach_failed(o, rc, s->last_id);
     /* After the pass, so next_id is at least as new as what was counted. */
     if (sv_info(v, &info) < 0) {
-        error("%s: cannot read the store", o->dir);
+        log_warn("%s: cannot read the store", o->dir);
         return 1;
     }
     if (info.next_id <= s->last_id)
@@ -444,7 +431,7 @@ report_summary(const opts *o, store_view *v, summary *s)
 
     tube_count *list = malloc((s->ntubes ? s->ntubes : 1) * sizeof *list);
     if (!list) {
-        error("out of memory");
+        log_warn("out of memory");
         return 1;
     }
     size_t nt = 0;
@@ -524,7 +511,7 @@ report_summary(const opts *o, store_view *v, summary *s)
     }
     free(list);
     if (rc) {
-        error("%s: cannot read the paused tubes", o->dir);
+        log_warn("%s: cannot read the paused tubes", o->dir);
         return 1;
     }
     return 0;
@@ -631,11 +618,11 @@ do_list(const opts *o, store_view *v)
                 "BUR", "KIK", "SIZE", "BODY");
     int rc = sv_foreach(v, o->from, o->to, 1, list_job, &l);
     if (spool_close(l.f) < 0) {
-        error("cannot write the listing: %s", strerror(errno));
+        log_warn("cannot write the listing: %s", strerror(errno));
         return 1;
     }
     if (rc == 1) {
-        error("%s: job %" PRIu64 " has a missing or damaged body in the store", o->dir, l.bad_id);
+        log_warn("%s: job %" PRIu64 " has a missing or damaged body in the store", o->dir, l.bad_id);
         return 1;
     }
     if (rc)
@@ -702,17 +689,17 @@ do_job(const opts *o, store_view *v)
     l.f = spool_open();
     int rc = sv_foreach(v, o->job, o->job, 1, show_job, &l);
     if (spool_close(l.f) < 0) {
-        error("cannot write the job: %s", strerror(errno));
+        log_warn("cannot write the job: %s", strerror(errno));
         return 1;
     }
     if (rc == 1) {
-        error("%s: job %" PRIu64 " has a missing or damaged body in the store", o->dir, o->job);
+        log_warn("%s: job %" PRIu64 " has a missing or damaged body in the store", o->dir, o->job);
         return 1;
     }
     if (rc)
         return foreach_failed(o, rc, o->job ? o->job - 1 : 0);
     if (!l.shown) {
-        error("%s: no job %" PRIu64 " in the store", o->dir, o->job);
+        log_warn("%s: no job %" PRIu64 " in the store", o->dir, o->job);
         return 1;
     }
     return 0;
@@ -909,14 +896,14 @@ do_binlog(const opts *o, store_view *v)
     const char *out = o->out;
     int existed = is_dir(out);
     if (file_size(out, "data.mdb") >= 0) {
-        error("%s holds a store (data.mdb); write the binlog files into a new or empty "
+        log_warn("%s holds a store (data.mdb); write the binlog files into a new or empty "
               "directory", out);
         return 1;
     }
     binlog_write_opts wo = {.size_limit = o->max_job_size, .file_size = o->file_size};
     exporter x = {.o = o, .now = tool_wall_now()};
     if (binlog_writer_open(&x.w, out, &wo, &x.err) < 0) {
-        error("%s", x.err.msg);
+        log_warn("%s", x.err.msg);
         return 1;
     }
     int rc = sv_foreach(v, 0, UINT64_MAX, 1, export_job, &x);
@@ -933,16 +920,16 @@ do_binlog(const opts *o, store_view *v)
         if (!existed)
             rmdir(out);
         if (rc == 3)
-            error("cannot set the buried jobs aside in a temporary file: %s; nothing was "
+            log_warn("cannot set the buried jobs aside in a temporary file: %s; nothing was "
                   "written", strerror(x.spool_err));
         else if (rc == 1)
-            error("%s: job %" PRIu64 " has a missing or damaged body in the store; nothing "
+            log_warn("%s: job %" PRIu64 " has a missing or damaged body in the store; nothing "
                   "was written", o->dir, x.bad_id);
         else if (x.failed && x.err.code == BINLOG_ETOOBIG)
-            error("%s; nothing was written. Start stock beanstalkd with -z N, N at least the "
+            log_warn("%s; nothing was written. Start stock beanstalkd with -z N, N at least the "
                   "largest body + 2, and pass --max-job-size N", x.err.msg);
         else if (x.failed)
-            error("%s; nothing was written", x.err.msg);
+            log_warn("%s; nothing was written", x.err.msg);
         else
             foreach_failed(o, rc, x.last_id);
         return 1;
@@ -951,7 +938,7 @@ do_binlog(const opts *o, store_view *v)
     if (binlog_writer_finish(x.w, next, &x.err) < 0) {
         if (!existed)
             rmdir(out);
-        error("%s; nothing was written", x.err.msg);
+        log_warn("%s; nothing was written", x.err.msg);
         return 1;
     }
     int files = count_binlogs(out);
@@ -1035,39 +1022,39 @@ do_backup(const opts *o, store_view *v)
     struct stat st;
     int existed = stat(dest, &st) == 0;
     if (existed && !S_ISDIR(st.st_mode)) {
-        error("%s exists and is not a directory", dest);
+        log_warn("%s exists and is not a directory", dest);
         return 1;
     }
     int n = dir_entries(dest);
     if (n < 0) {
-        error("%s: %s", dest, strerror(errno));
+        log_warn("%s: %s", dest, strerror(errno));
         return 1;
     }
     if (n > 0) {
-        error("%s is not an empty directory; back up into a new or empty one", dest);
+        log_warn("%s is not an empty directory; back up into a new or empty one", dest);
         return 1;
     }
     if (!existed && mkdir(dest, 0700) < 0) {
-        error("cannot create %s: %s", dest, strerror(errno));
+        log_warn("cannot create %s: %s", dest, strerror(errno));
         return 1;
     }
     /* The journal first, then the snapshot: what the journal holds either
      * is in the snapshot too (its records are then skipped at start-up) or
      * is not yet committed, and then the journal brings it back. */
     if (copy_journal(o->dir, dest) < 0) {
-        error("cannot copy %s/journal to %s: %s", o->dir, dest, strerror(errno));
+        log_warn("cannot copy %s/journal to %s: %s", o->dir, dest, strerror(errno));
         remove_backup(dest, existed);
         return 1;
     }
     if (sv_backup(v, dest, err, sizeof err) < 0) {
-        error("%s", err);
+        log_warn("%s", err);
         remove_backup(dest, existed);
         return 1;
     }
     store_view *b = sv_open(dest, SV_READ, err, sizeof err);
     store_info info;
     if (!b || sv_info(b, &info) < 0) {
-        error("the backup in %s cannot be read back: %s", dest, b ? "sv_info failed" : err);
+        log_warn("the backup in %s cannot be read back: %s", dest, b ? "sv_info failed" : err);
         sv_close(b);
         remove_backup(dest, existed);
         return 1;
@@ -1307,6 +1294,7 @@ parse_args(int argc, char **argv, opts *o)
 int
 main(int argc, char **argv)
 {
+    progname = prog;           /* log_warn() names the tool */
     opts o = {0};
     int rc = parse_args(argc, argv, &o);
     if (rc)
@@ -1323,7 +1311,7 @@ main(int argc, char **argv)
     }
     sv_close(v);
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        error("cannot write the output: %s", strerror(errno));
+        log_warn("cannot write the output: %s", strerror(errno));
         return 1;
     }
     return rc;

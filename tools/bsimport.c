@@ -40,6 +40,7 @@
 
 #include "binlog.h"
 #include "toolutil.h"
+#include "util.h"
 #include "schema.h"
 #include "store_offline.h"
 
@@ -89,20 +90,6 @@ typedef struct import {
     char err[1024];
 } import;
 
-static void
-error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-error(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 static int64_t
 mono_now(void)
 {
@@ -150,7 +137,7 @@ read_store(const opts *o, store_view *v, dest *d)
 {
     store_info info;
     if (sv_info(v, &info) < 0) {
-        error("%s: cannot read the store", o->dst);
+        log_warn("%s: cannot read the store", o->dst);
         return -1;
     }
     d->jobs = info.jobs;
@@ -160,11 +147,11 @@ read_store(const opts *o, store_view *v, dest *d)
         return 0;
     int rc = sv_foreach(v, 0, UINT64_MAX, 0, collect_id, d);
     if (rc == 1)
-        error("out of memory");
+        log_warn("out of memory");
     else if (rc == -2)
-        error("%s: the store holds a corrupt job record; refusing to merge into it", o->dst);
+        log_warn("%s: the store holds a corrupt job record; refusing to merge into it", o->dst);
     else if (rc)
-        error("%s: cannot read the store", o->dst);
+        log_warn("%s: cannot read the store", o->dst);
     if (rc)
         return -1;
     if (d->nids && d->ids[d->nids - 1] >= d->next_id)
@@ -181,20 +168,20 @@ check_dest(const opts *o, dest *d)
     struct stat st;
     if (stat(o->dst, &st) < 0) {
         if (errno != ENOENT) {
-            error("%s: %s", o->dst, strerror(errno));
+            log_warn("%s: %s", o->dst, strerror(errno));
             return -1;
         }
         d->next_id = 1;
         return 0;
     }
     if (!S_ISDIR(st.st_mode)) {
-        error("%s exists and is not a directory", o->dst);
+        log_warn("%s exists and is not a directory", o->dst);
         return -1;
     }
     d->exists = 1;
     DIR *dir = opendir(o->dst);
     if (!dir) {
-        error("%s: %s", o->dst, strerror(errno));
+        log_warn("%s: %s", o->dst, strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -219,12 +206,12 @@ check_dest(const opts *o, dest *d)
     }
     closedir(dir);
     if (binlog) {
-        error("%s holds binlog.N files: it is a binlog directory, not a store; give a new "
+        log_warn("%s holds binlog.N files: it is a binlog directory, not a store; give a new "
               "or empty directory for the store", o->dst);
         return -1;
     }
     if (!d->store && other) {
-        error("%s is not empty (it holds %s) and holds no store; give a new or empty "
+        log_warn("%s is not empty (it holds %s) and holds no store; give a new or empty "
               "directory", o->dst, other_name);
         return -1;
     }
@@ -232,7 +219,7 @@ check_dest(const opts *o, dest *d)
     char path[4096];
     snprintf(path, sizeof path, "%s/journal", o->dst);
     if (stat(path, &st) == 0 && st.st_size > 0) {
-        error("%s/journal holds changes a server in -f mode has not committed to the store "
+        log_warn("%s/journal holds changes a server in -f mode has not committed to the store "
               "yet (is it running, or was it killed?); stop the server, start it on %s once "
               "without clients and stop it, then import", o->dst, o->dst);
         return -1;
@@ -244,7 +231,7 @@ check_dest(const opts *o, dest *d)
     char err[1024];
     store_view *v = sv_open(o->dst, SV_READ, err, sizeof err);
     if (!v) {
-        error("%s", err);
+        log_warn("%s", err);
         return -1;
     }
     int rc = read_store(o, v, d);
@@ -252,7 +239,7 @@ check_dest(const opts *o, dest *d)
     if (rc)
         return -1;
     if (d->jobs && !o->merge) {
-        error("%s already holds %" PRIu64 " job%s; import into a new or empty directory, or "
+        log_warn("%s already holds %" PRIu64 " job%s; import into a new or empty directory, or "
               "pass --merge to add the binlog's jobs to them", o->dst, d->jobs,
               d->jobs == 1 ? "" : "s");
         return -1;
@@ -519,7 +506,7 @@ open_binlog(const opts *o, binlog_reader **r)
     binlog_error err;
     binlog_read_opts ro = {.size_limit = o->size_limit, .flags = o->flags};
     if (path_exists(o->src, "data.mdb")) {
-        error("%s holds a store of this server (data.mdb), not binlog files; to copy a store "
+        log_warn("%s holds a store of this server (data.mdb), not binlog files; to copy a store "
               "use bsdump --backup", o->src);
         return -1;
     }
@@ -532,13 +519,13 @@ open_binlog(const opts *o, binlog_reader **r)
         return 0;
     switch (rc) {
     case BINLOG_ENOFILES:
-        error("%s is not a binlog directory: it holds no binlog.N file", o->src);
+        log_warn("%s is not a binlog directory: it holds no binlog.N file", o->src);
         break;
     case BINLOG_EVERSION:
-        error("%s (pass --skip-bad-version to skip such files as stock does)", err.msg);
+        log_warn("%s (pass --skip-bad-version to skip such files as stock does)", err.msg);
         break;
     default:
-        error("%s", err.msg);
+        log_warn("%s", err.msg);
     }
     return -1;
 }
@@ -556,7 +543,7 @@ run(const opts *o)
         goto out;
     print_warnings(r);
     if (o->strict && lost_data(r)) {
-        error("the binlog is damaged and stock would lose data loading it (see the warnings); "
+        log_warn("the binlog is damaged and stock would lose data loading it (see the warnings); "
               "not importing because of --strict");
         goto out;
     }
@@ -566,14 +553,14 @@ run(const opts *o)
          * lock: a server may have run in between. */
         im.v = sv_open(o->dst, SV_WRITE, err, sizeof err);
         if (!im.v) {
-            error("%s", err);
+            log_warn("%s", err);
             goto out;
         }
         created = !d.store;
         if (read_store(o, im.v, &d) < 0)
             goto out;
         if (d.jobs && !o->merge) {
-            error("%s already holds %" PRIu64 " jobs; pass --merge to add to them", o->dst,
+            log_warn("%s already holds %" PRIu64 " jobs; pass --merge to add to them", o->dst,
                   d.jobs);
             goto out;
         }
@@ -586,7 +573,7 @@ run(const opts *o)
     im.buried_base = tool_wall_now() - NS;
 
     if (im.v && sv_import_begin(im.v, size_hint(r), err, sizeof err) < 0) {
-        error("%s", err);
+        log_warn("%s", err);
         goto out;
     }
     binlog_error berr;
@@ -594,14 +581,14 @@ run(const opts *o)
     show_progress(&im, 1);
     if (rc) {
         if (rc < 0)
-            error("%s", berr.msg);
+            log_warn("%s", berr.msg);
         else if (rc == 3)
-            error("out of memory");
+            log_warn("out of memory");
         else if (rc == 4)
-            error("%s", im.err);
+            log_warn("%s", im.err);
         if (im.v) {
             sv_import_abort(im.v);
-            error("nothing was imported; %s is as it was", o->dst);
+            log_warn("nothing was imported; %s is as it was", o->dst);
         }
         goto out;
     }
@@ -609,7 +596,7 @@ run(const opts *o)
     if (next_id < d.next_id)
         next_id = d.next_id;
     if (im.v && sv_import_commit(im.v, next_id, err, sizeof err) < 0) {
-        error("%s", err);
+        log_warn("%s", err);
         goto out;
     }
     if (!o->quiet)
@@ -628,7 +615,7 @@ out:
     free(im.remaps);
     free(d.ids);
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        error("cannot write the report: %s", strerror(errno));
+        log_warn("cannot write the report: %s", strerror(errno));
         status = 1;
     }
     return status;
@@ -733,6 +720,7 @@ parse_args(int argc, char **argv, opts *o)
 int
 main(int argc, char **argv)
 {
+    progname = prog;           /* log_warn() names the tool */
     opts o = {0};
     int rc = parse_args(argc, argv, &o);
     return rc ? rc : run(&o);
