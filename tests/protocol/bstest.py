@@ -42,6 +42,15 @@ class Server:
         store_args = os.environ.get("BS_STORE_ARGS")
         if store_args is not None and "-b" not in self.args:
             self.tmpdir = tempfile.TemporaryDirectory(prefix="bstest-")
+            if "-u" in self.args:
+                # As an operator would: the store belongs to the -u user
+                # (an unknown user is left for the server to refuse).
+                import pwd
+                try:
+                    pw = pwd.getpwnam(self.args[self.args.index("-u") + 1])
+                    os.chown(self.tmpdir.name, pw.pw_uid, pw.pw_gid)
+                except KeyError:
+                    pass
             self.args += ["-b", self.tmpdir.name] + store_args.split()
         cmd = [BINARY, "-l", addr, "-p", str(self.port)] + self.args
         # stderr goes to a file, not a pipe: a pipe nobody reads could fill
