@@ -198,6 +198,7 @@ conn_flush(conn *c)
 {
     if (c->closed)
         return;
+    int was_blocked = session_blocked(&c->s);
     buf *out = &c->s.out;
     while (buf_pending(out)) {
         ssize_t n = write(c->fd, out->data + out->off, buf_pending(out));
@@ -219,6 +220,10 @@ conn_flush(conn *c)
         conn_close(c);
         return;
     }
+    /* Output drained below the mark with commands still buffered: go
+     * round again for them. */
+    if (was_blocked && c->in_len && !session_blocked(&c->s))
+        server_touch(c->srv, c);
     update_reading(c);
 }
 
@@ -229,9 +234,6 @@ on_write(evutil_socket_t fd, short what, void *arg)
     UNUSED(fd);
     UNUSED(what);
     conn_flush(c);
-    /* Output drained below the mark: the session may take input again. */
-    if (!c->closed && c->in_len && !session_blocked(&c->s))
-        server_touch(c->srv, c);
 }
 
 void

@@ -14,6 +14,11 @@ job_state_name(const job *j)
     return "invalid";
 }
 
+int job_heap_pri_less(const void *a, const void *b) { return job_pri_less(a, b); }
+int job_heap_deadline_less(const void *a, const void *b) { return job_deadline_less(a, b); }
+void job_heap_setpos(void *x, size_t pos) { ((job *)x)->pos = (uint32_t)pos; }
+void job_heap_settpos(void *x, size_t pos) { ((job *)x)->tpos = (uint32_t)pos; }
+
 static size_t
 slot(size_t nbuckets, uint64_t id)
 {

@@ -57,6 +57,14 @@ job *job_table_find(const job_table *t, uint64_t id);
 void job_table_remove(job_table *t, job *j);
 
 
+/* Callbacks for heaps of jobs (heap.h): ready order, timer order, and the
+ * two position fields (pos for tube and client heaps, tpos for the queue's
+ * delays and ttrs heaps). */
+int job_heap_pri_less(const void *a, const void *b);
+int job_heap_deadline_less(const void *a, const void *b);
+void job_heap_setpos(void *x, size_t pos);
+void job_heap_settpos(void *x, size_t pos);
+
 /* Ready order: lower priority value first, then lower id (FIFO). */
 static inline int
 job_pri_less(const job *x, const job *y)

@@ -6,10 +6,6 @@
 
 /* ---- heap glue ---- */
 
-static int delays_less(const void *a, const void *b) { return job_deadline_less(a, b); }
-static void job_setpos(void *x, size_t pos) { ((job *)x)->pos = (uint32_t)pos; }
-static void job_settpos(void *x, size_t pos) { ((job *)x)->tpos = (uint32_t)pos; }
-
 static int
 wake_less(const void *a, const void *b)
 {
@@ -49,8 +45,8 @@ queue_init(queue *q)
 {
     memset(q, 0, sizeof *q);
     q->next_id = 1;
-    heap_init(&q->delays, delays_less, job_settpos);
-    heap_init(&q->ttrs, delays_less, job_settpos);
+    heap_init(&q->delays, job_heap_deadline_less, job_heap_settpos);
+    heap_init(&q->ttrs, job_heap_deadline_less, job_heap_settpos);
     heap_init(&q->wakeups, wake_less, client_setpos);
     heap_init(&q->paused, paused_less, tube_setppos);
     q->default_tube = tube_find_or_make(&q->tubes, "default", 7);
@@ -58,13 +54,6 @@ queue_init(queue *q)
         return -1;
     tube_ref(q->default_tube);          /* "default" always exists */
     return 0;
-}
-
-static void
-free_job_memory(queue *q, job *j)
-{
-    job_table_remove(&q->jobs, j);
-    free(j);
 }
 
 void
@@ -345,7 +334,7 @@ client_init(queue *q, client *c, void *owner)
     memset(c, 0, sizeof *c);
     c->owner = owner;
     c->wpos = SIZE_MAX;
-    heap_init(&c->reserved, delays_less, job_setpos);
+    heap_init(&c->reserved, job_heap_deadline_less, job_heap_setpos);
     if (watch_add(c, q->default_tube) < 0) {
         free(c->watches);
         return -1;
@@ -428,7 +417,8 @@ static void
 destroy_job(queue *q, job *j)
 {
     tube *t = j->tube;
-    free_job_memory(q, j);
+    job_table_remove(&q->jobs, j);
+    free(j);
     tube_unref(q, t);
 }
 

@@ -219,19 +219,13 @@ resume_dirty(server *srv, int64_t now)
 }
 
 static void
-flush_all(server *srv, conn *flush)
+flush_all(conn *flush)
 {
     while (flush) {
         conn *c = flush;
         flush = c->next_flush;
-        if (c->closed)
-            continue;
-        int was_blocked = session_blocked(&c->s);
-        conn_flush(c);
-        /* Output drained below the mark with commands still buffered: go
-         * round again for them. */
-        if (was_blocked && !c->closed && c->in_len && !session_blocked(&c->s))
-            server_touch(srv, c);
+        if (!c->closed)
+            conn_flush(c);
     }
 }
 
@@ -240,7 +234,7 @@ server_flush_now(server *srv)
 {
     /* Only without a store: with one, replies wait for the turn's commit. */
     if (!srv->store)
-        flush_all(srv, resume_dirty(srv, now_ns()));
+        flush_all(resume_dirty(srv, now_ns()));
 }
 
 static void
@@ -259,7 +253,7 @@ end_of_turn(server *srv)
                  store_error(srv->store));
         exit(1);
     }
-    flush_all(srv, flush);
+    flush_all(flush);
 
     while (srv->dead) {
         conn *c = srv->dead;

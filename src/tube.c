@@ -38,24 +38,6 @@ hash_name(const char *s, size_t len)
     return h;
 }
 
-static int
-ready_less(const void *a, const void *b)
-{
-    return job_pri_less(a, b);
-}
-
-static int
-delay_less(const void *a, const void *b)
-{
-    return job_deadline_less(a, b);
-}
-
-static void
-job_setpos(void *x, size_t pos)
-{
-    ((job *)x)->pos = (uint32_t)pos;
-}
-
 tube *
 tube_find(const tube_registry *r, const char *name, size_t len)
 {
@@ -106,8 +88,8 @@ tube_find_or_make(tube_registry *r, const char *name, size_t len)
         return NULL;
     memcpy(t->name, name, len);
     t->name_len = len;
-    heap_init(&t->ready, ready_less, job_setpos);
-    heap_init(&t->delay, delay_less, job_setpos);
+    heap_init(&t->ready, job_heap_pri_less, job_heap_setpos);
+    heap_init(&t->delay, job_heap_deadline_less, job_heap_setpos);
     t->index = r->len;
     r->list[r->len++] = t;
     size_t s = hash_name(name, len) & (r->nbuckets - 1);
