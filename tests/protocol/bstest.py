@@ -248,3 +248,33 @@ class ServerTest(unittest.TestCase):
         c = self.server.client()
         self.addCleanup(c.close)
         return c
+
+    def side(self):
+        """A spare connection, made once per test, for barriers and checks."""
+        if not hasattr(self, "_side"):
+            self._side = self.conn()
+        return self._side
+
+    def barrier(self):
+        """Two round trips on another connection. Bytes sent earlier on any
+        connection have then almost surely been read by the server; used only
+        before checks that can never fail falsely for a correct server."""
+        s = self.side()
+        for _ in range(2):
+            self.assertTrue(s.cmd("list-tube-used").startswith("USING "))
+
+    def assertQuiet(self, c):
+        """The server has sent nothing more on c (yet)."""
+        self.barrier()
+        self.assertEqual(c.buf, b"")
+        c.sock.setblocking(False)
+        try:
+            data = c.sock.recv(4096)
+        except BlockingIOError:
+            data = b""
+        finally:
+            c.sock.settimeout(5.0)
+        self.assertEqual(data, b"", "unexpected reply")
+
+    def assertAlive(self, c, tube="default"):
+        self.assertEqual(c.cmd("list-tube-used"), "USING " + tube)

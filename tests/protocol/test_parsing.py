@@ -22,30 +22,6 @@ NAME_CHARS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 class Case(bstest.ServerTest):
 
-    def barrier(self):
-        """Round trips on another connection, so bytes sent earlier have
-        (almost surely) been read; only used before checks that cannot fail
-        falsely for a correct server."""
-        if not hasattr(self, "_side"):
-            self._side = self.conn()
-        for _ in range(2):
-            self.assertTrue(self._side.cmd("list-tube-used").startswith("USING "))
-
-    def assertQuiet(self, c):
-        self.barrier()
-        self.assertEqual(c.buf, b"")
-        c.sock.setblocking(False)
-        try:
-            data = c.sock.recv(4096)
-        except BlockingIOError:
-            data = b""
-        finally:
-            c.sock.settimeout(5.0)
-        self.assertEqual(data, b"", "unexpected reply")
-
-    def assertAlive(self, c, tube="default"):
-        self.assertEqual(c.cmd("list-tube-used"), "USING " + tube)
-
     def check(self, data, *replies, c=None, tube="default"):
         """Send data (a str line gets CRLF appended), expect these reply
         lines in order, then prove the connection still works."""
