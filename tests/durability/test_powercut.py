@@ -174,6 +174,10 @@ def check_image(imgdir, mode, wl, may_lose=None):
             rc = srv.proc.poll()
             return True, ["the server failed while being checked (%s; exit %s): %s"
                           % (e, rc, srv.stderr_text().strip())], {}
+        except ValueError as e:
+            # Replies the checker cannot even parse (a damaged -F store can
+            # serve anything): a problem to report, not a crash of the test.
+            return True, ["unparseable reply from the server: %s" % e], {}
         if srv.proc.poll() is not None:
             problems.append("the server exited %s while being checked" % srv.proc.returncode)
         return True, problems, info

@@ -267,13 +267,13 @@ def check(port, wl, may_lose=None):
             continue
         if body != want:
             problems.append("job %d (%s): body differs from the one sent (%d bytes, sent %d)"
-                            % (jid, token.decode(), len(body), len(want)))
+                            % (jid, token.decode(errors="replace"), len(body), len(want)))
         if pri != pri_for(token):
-            problems.append("job %d (%s): priority %d, sent %d" % (jid, token.decode(), pri,
+            problems.append("job %d (%s): priority %d, sent %d" % (jid, token.decode(errors="replace"), pri,
                                                                   pri_for(token)))
         if token in seen:
             problems.append("jobs %d and %d hold the same put (%s)" % (seen[token], jid,
-                                                                      token.decode()))
+                                                                      token.decode(errors="replace")))
         seen[token] = jid
     if total != len(found):
         problems.append("stats count %d jobs but %d were found among ids 1..%d"
@@ -282,14 +282,14 @@ def check(port, wl, may_lose=None):
         got = found.get(jid)
         if got and got[0] is not None and token_of(got[0]) != token:
             problems.append("acknowledged put %d (%s) holds another job (%s)"
-                            % (jid, token.decode(), token_of(got[0]).decode()))
+                            % (jid, token.decode(errors="replace"), token_of(got[0]).decode(errors="replace")))
         # A delete whose reply never arrived may still have been made.
         if got is None and jid not in wl.deletes_sent:
             if may_lose(t):
                 info["lost_puts"] += 1
                 info["lost_ages"].append(t)
             else:
-                problems.append("acknowledged put %d (%s) is missing" % (jid, token.decode()))
+                problems.append("acknowledged put %d (%s) is missing" % (jid, token.decode(errors="replace")))
     for jid, t in sorted(wl.acked_deletes.items()):
         if jid in found:
             if may_lose(t):
