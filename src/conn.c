@@ -200,8 +200,15 @@ conn_flush(conn *c)
         return;
     int was_blocked = session_blocked(&c->s);
     buf *out = &c->s.out;
-    while (buf_pending(out)) {
-        ssize_t n = write(c->fd, out->data + out->off, buf_pending(out));
+    /* With a store, only what its commit has made safe may go. */
+    int held = c->srv->store != NULL;
+    for (;;) {
+        size_t len = buf_pending(out);
+        if (held && c->released - c->sent < len)
+            len = (size_t)(c->released - c->sent);
+        if (!len)
+            break;
+        ssize_t n = write(c->fd, out->data + out->off, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -214,8 +221,11 @@ conn_flush(conn *c)
             return;
         }
         buf_consume(out, (size_t)n);
+        c->sent += (uint64_t)n;
     }
     set_writing(c, 0);
+    if (buf_pending(out))
+        return;                 /* the rest waits for its commit */
     if (c->s.state == SS_CLOSE) {
         conn_close(c);
         return;
@@ -242,6 +252,7 @@ conn_close(conn *c)
     if (c->closed)
         return;
     c->closed = 1;
+    server_unhold(c->srv, c);
     set_reading(c, 0);
     set_writing(c, 0);
     close(c->fd);
