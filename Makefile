@@ -181,3 +181,5 @@ install: beanstalkd bsdump bsimport
 
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
+
+include tests/clients/clients.mk
