@@ -23,7 +23,7 @@ DEB_TEST  = python3 lmdb-utils fiu-utils
 
 CORE = util heap job tube queue buf parse proto stats
 STORE = store store_batch store_env journal crc32c migrate
-SERVER = conn server net options
+SERVER = conn server net options metrics
 DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
 ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "server.h"
 #include "stats.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -127,6 +128,21 @@ main(int argc, char **argv)
         if (fd < 0 || server_add_listener(&srv, fd) < 0)
             return 111;
     }
+    /* The metrics listener binds before privileges go, like the main one. */
+    metrics *mx = NULL;
+    char mxdesc[300] = "";
+    if (o.metrics) {
+        char err[512];
+        if (!(mx = metrics_start(&srv, o.metrics, err, sizeof err))) {
+            log_warn("%s", err);
+            return 111;
+        }
+        char host[256];
+        unsigned port = 0;
+        metrics_parse_spec(o.metrics, host, sizeof host, &port);
+        snprintf(mxdesc, sizeof mxdesc, "; metrics on http://%s%s%s:%u/metrics",
+                 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+    }
     /* As beanstalkd does: drop privileges before the store is opened, so
      * its files belong to the user the server runs as. */
     if (o.user)
@@ -145,14 +161,15 @@ main(int argc, char **argv)
         snprintf(where, sizeof where, "%s%s%s", o.addr,
                  strncmp(o.addr, "unix:", 5) ? " port " : "",
                  strncmp(o.addr, "unix:", 5) ? o.port : "");
-    log_info("version %s, pid %d: listening on %s; %s; max job size %zu bytes; fd limit %llu",
+    log_info("version %s, pid %d: listening on %s; %s; max job size %zu bytes; fd limit %llu%s",
              BS_VERSION, (int)getpid(), where, durability, o.max_job_size,
-             (unsigned long long)fds);
+             (unsigned long long)fds, mxdesc);
     if (o.dir && o.fsync_ms < 0)
         log_warn("WARNING: -F: the store is never synced; a power cut may lose recent "
                  "jobs and may leave the store damaged beyond opening");
 
     int status = server_run(&srv);
+    metrics_stop(mx);
     server_free(&srv);
     return status;
 }

@@ -2,7 +2,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "metrics.h"
 #include "stats.h"
 #include "util.h"
 
@@ -27,7 +29,10 @@ usage(int status)
         " -c, -n   accepted for compatibility (the store needs no compaction)\n"
         " -v       show version information\n"
         " -V       increase verbosity\n"
-        " -h       show this help\n",
+        " -h       show this help\n"
+        " --metrics [HOST:]PORT\n"
+        "          serve Prometheus metrics on http://HOST:PORT/metrics and a probe\n"
+        "          on /healthz (HOST defaults to 127.0.0.1; [V6ADDR]:PORT for IPv6)\n",
         progname, JOB_SIZE_DEFAULT, JOB_SIZE_MAX);
     exit(status);
 }
@@ -72,6 +77,21 @@ options_parse(options *o, char **argv)
      * as the next word (-p 11300). */
     while ((arg = *argv) && arg[0] == '-' && arg[1]) {
         argv++;
+        /* Our one long option; beanstalkd has none, so nothing clashes. */
+        if (arg[1] == '-') {
+            size_t n = strlen("--metrics");
+            if (strncmp(arg, "--metrics", n) || (arg[n] && arg[n] != '='))
+                bad("unknown option: ", arg);
+            const char *val = arg[n] == '=' ? arg + n + 1 : *argv++;
+            char host[256];
+            unsigned port;
+            if (!val)
+                bad("option requires an argument: --metrics", NULL);
+            if (metrics_parse_spec(val, host, sizeof host, &port) < 0)
+                bad("invalid --metrics address (want PORT, HOST:PORT or [V6ADDR]:PORT): ", val);
+            o->metrics = val;
+            continue;
+        }
         for (char *f = arg + 1; *f; f++) {
             char flag = *f;
             const char *val = NULL;

@@ -18,6 +18,7 @@ typedef struct options {
     size_t binlog_size;         /* -s: accepted; the LMDB store has no files to size */
     int64_t fsync_ms;           /* -f; 0 = sync every turn (default); -1 with -F */
     int verbosity;              /* -V */
+    const char *metrics;        /* --metrics [HOST:]PORT; NULL: off */
 } options;
 
 /* Parses argv (after the program name). Exits as beanstalkd does for -h,

@@ -45,6 +45,7 @@ struct store {
     uint64_t disk_free;
     int64_t disk_checked;
     uint64_t commits, syncs, changes, writes;
+    store_lat lat;              /* commit durations */
     int failed;
     char error[256];
 
@@ -68,11 +69,28 @@ struct store {
     int c_unsynced;             /* ... and its meta page is not yet synced */
     uint64_t c_durable;         /* every generation up to this is durable */
     uint64_t c_syncs;
+    store_lat c_lat;
     size_t work_used;
     char work_error[256];
 
     char dir[];
 };
+
+const double store_lat_bounds[STORE_LAT_BUCKETS - 1] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1,
+};
+
+static void
+lat_add(store_lat *l, int64_t ns)
+{
+    double sec = (double)ns / 1e9;
+    size_t i = 0;
+    while (i < STORE_LAT_BUCKETS - 1 && sec > store_lat_bounds[i])
+        i++;
+    l->bucket[i]++;
+    l->count++;
+    l->sum += sec;
+}
 
 static int start_committer(store *s, char *err, size_t errlen);
 static void stop_committer(store *s);
@@ -388,7 +406,9 @@ commit(store *s)
         if ((r = senv_put_meta(s->txn, &s->e, BS_META_JOURNAL, seq, 8)))
             return fail(s, "store write failed: %s", mdb_strerror(r));
     }
+    int64_t t0 = now_ns();
     r = mdb_txn_commit(s->txn);
+    lat_add(&s->lat, now_ns() - t0);
     s->txn = NULL;
     s->txn_bytes = 0;
     if (r)
@@ -565,8 +585,12 @@ committer(void *arg)
         int failed = s->c_failed;
         pthread_mutex_unlock(&s->mu);
         err[0] = 0;
+        int64_t t0 = now_ns();
         int r = failed ? -1 : commit_batch(s, s->inflight, err, sizeof err);
+        int64_t took = now_ns() - t0;
         pthread_mutex_lock(&s->mu);
+        if (r >= 0)
+            lat_add(&s->c_lat, took);
         s->work = 0;
         s->done = 1;
         if (r < 0) {
@@ -676,6 +700,7 @@ collect(store *s, int wait)
     s->done = 0;
     s->durable_gen = s->c_durable;
     s->syncs = s->c_syncs;
+    s->lat = s->c_lat;
     pthread_mutex_unlock(&s->mu);
     if (failed)
         return fail(s, "%s", s->work_error);
@@ -987,6 +1012,20 @@ store_stats(void *ctx, buf *out)
         (unsigned long long)s->syncs,
         s->commits ? (double)s->changes / (double)s->commits : 0.0,
         s->mode == STORE_SYNC_ALWAYS ? "always" : s->mode == STORE_SYNC_NEVER ? "never" : "interval");
+}
+
+void
+store_get_metrics(store *s, store_metrics *m)
+{
+    m->size = s->busy ? s->used_cache : used_bytes(s);
+    m->map_size = s->mapsize;
+    m->commits = s->commits;
+    m->syncs = s->syncs;
+    m->changes = s->changes;
+    m->writes = s->writes;
+    m->mode = s->mode == STORE_SYNC_ALWAYS ? "always"
+            : s->mode == STORE_SYNC_NEVER ? "never" : "interval";
+    m->commit = s->lat;
 }
 
 uint64_t

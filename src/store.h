@@ -53,6 +53,24 @@ int64_t store_next_tick(const store *s);
 int store_has_room(store *s, uint64_t size);
 /* The failure that made the store stop, for the log. */
 const char *store_error(const store *s);
+/* Commit durations, for the metrics endpoint: counts per bucket (the last
+ * is everything slower than the last bound), their number and their sum. */
+#define STORE_LAT_BUCKETS 12
+extern const double store_lat_bounds[STORE_LAT_BUCKETS - 1];   /* seconds */
+
+typedef struct store_lat {
+    uint64_t count;
+    double sum;
+    uint64_t bucket[STORE_LAT_BUCKETS];
+} store_lat;
+
+typedef struct store_metrics {
+    uint64_t size, map_size, commits, syncs, changes, writes;
+    const char *mode;           /* "always", "interval" or "never" */
+    store_lat commit;
+} store_metrics;
+
+void store_get_metrics(store *s, store_metrics *m);
 /* Extra stats keys, after beanstalkd's. */
 void store_stats(void *ctx, buf *out);
 /* Records written, reported as binlog-records-written. */
