@@ -172,3 +172,4 @@ install: beanstalkd bsdump bsimport
 
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
+include tests/clients/node/node.mk
