@@ -194,17 +194,27 @@ C.main('fivebeans', async (port) => {
     const [idH] = await call(p, 'put', 0, 0, 1, 'hotel'); puts++;
     eq(await call(w, 'reserve'), [idH, Buffer.from('hotel')], 'reserve H (ttr 1)');
     await rejects(call(w, 'reserve_with_timeout', 2), /^DEADLINE_SOON$/, 'reserve while holding a job in its last second');
-    // Another worker waits for a job; H's ttr runs out, the server takes it
-    // back from w and hands it over. (Waiting in a reserve rather than
-    // polling stats-job: stock 1.12 often leaves a timed-out job "reserved"
-    // with a negative time-left while nobody waits for work; see the notes.)
+    // A third worker waits for work; H's ttr runs out and the server takes
+    // it back from w and hands it over. (Stock 1.12 may miss the deadline:
+    // see reserveAfterTtr in common.js.)
     const w3 = await connect(port);
     eq(await call(w3, 'watch', 'fb-main'), ['2'], 'third worker watch');
-    eq(await call(w3, 'reserve_with_timeout', 5), [idH, Buffer.from('hotel')], 'H after its ttr ran out');
-    [sj] = await call(p, 'stats_job', idH);
-    eq([sj.state, sj.reserves, sj.timeouts], ['reserved', 2, 1], 'stats_job H after the timeout');
-    await rejects(call(w, 'destroy', idH), /^NOT_FOUND$/, 'delete by the worker whose reservation timed out');
-    eq(await call(w3, 'destroy', idH), [], 'destroy H');
+    const gotH = await C.reserveAfterTtr(call(w3, 'reserve_with_timeout', 5), (r, e) => e && e.message === 'TIMED_OUT');
+    let timeouts = 1;
+    if (gotH === null) {
+        // Reference run only: stock missed H's deadline. w deletes it (held
+        // or ready by now), w3 then finds nothing: the same commands counted.
+        [sj] = await call(p, 'stats_job', idH);
+        timeouts = sj.timeouts;
+        eq(await call(w, 'destroy', idH), [], 'stock: the holder deletes H');
+        await rejects(call(w3, 'destroy', idH), /^NOT_FOUND$/, 'stock: H is gone');
+    } else {
+        eq(gotH, [idH, Buffer.from('hotel')], 'H after its ttr ran out');
+        [sj] = await call(p, 'stats_job', idH);
+        eq([sj.state, sj.reserves, sj.timeouts], ['reserved', 2, 1], 'stats_job H after the timeout');
+        await rejects(call(w, 'destroy', idH), /^NOT_FOUND$/, 'delete by the worker whose reservation timed out');
+        eq(await call(w3, 'destroy', idH), [], 'destroy H');
+    }
     await quit(w3);
 
     step('largest job and JOB_TOO_BIG');
@@ -231,7 +241,7 @@ C.main('fivebeans', async (port) => {
     ok(String(s.version).length > 0, 'stats has a version');
     // cmd-pause-tube counts the pause_tube that got NOT_FOUND too.
     eq([s['cmd-put'], s['total-jobs'], s['current-jobs-ready'], s['current-jobs-reserved'], s['cmd-pause-tube'],
-        s['job-timeouts'], s['max-job-size']], [puts + tooBig, puts, 0, 0, 2, 1, 65535], 'server stats');
+        s['job-timeouts'], s['max-job-size']], [puts + tooBig, puts, 0, 0, 2, timeouts, 65535], 'server stats');
     ok(s['current-connections'] >= 2, `current-connections >= 2, got ${s['current-connections']}`);
     // Every command counts, whatever its reply (NOT_FOUND, DEADLINE_SOON, ...).
     const counters = ['cmd-reserve', 'cmd-reserve-with-timeout', 'cmd-delete', 'cmd-release', 'cmd-bury', 'cmd-kick',

@@ -18,5 +18,5 @@ check-clients-node: beanstalkd
 check-clients-node-reference:
 	@if [ -x $(STOCK) ]; then \
 	  sh tests/clients/node/setup.sh && \
-	  BEANSTALKD=$(STOCK) python3 tests/clients/node/run_node.py; \
+	  BEANSTALKD=$(STOCK) BS_REFERENCE=1 python3 tests/clients/node/run_node.py; \
 	else echo "check-clients-node-reference: $(STOCK) not installed, skipped"; fi

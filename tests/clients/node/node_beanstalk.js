@@ -201,15 +201,24 @@ C.main('node_beanstalk', async (port) => {
     // not something the scenario can change).
     ok(err.name === 'BeanstalkError' && err.code === 'DEADLINE_SOON', `BeanstalkError DEADLINE_SOON, got ${C.show(err)}`);
     ok(!(err instanceof BeanstalkError), 'instanceof BeanstalkError is false (ES5 build); if this changes, drop the note');
-    // Waiting in a reserve rather than polling stats-job: stock 1.12 often
-    // leaves a timed-out job "reserved" while nobody waits (see the notes).
+    // A third worker waits for work; H's ttr runs out and the server hands
+    // H over. (Stock 1.12 may miss the deadline: see reserveAfterTtr.)
     const w3 = await connect(port);
     eq(await w3.watch('nb-main'), 2, 'third worker watch');
-    eq(await w3.reserveWithTimeout(5), { id: h.id, payload: 'hotel' }, 'H after its ttr ran out');
-    sj = await p.statsJob(h.id);
-    eq([sj.state, sj.reserves, sj.timeouts], ['reserved', 2, 1], 'statsJob H after the timeout');
-    eq(await w.delete(h.id), false, 'delete by the worker whose reservation timed out');
-    eq(await w3.delete(h.id), true, 'delete H');
+    const gotH = await C.reserveAfterTtr(w3.reserveWithTimeout(5), (r) => r === null);
+    let timeouts = 1;
+    if (gotH === null) {
+        // Reference run only: stock missed H's deadline (see common.js).
+        timeouts = (await p.statsJob(h.id)).timeouts;
+        eq(await w.delete(h.id), true, 'stock: the holder deletes H');
+        eq(await w3.delete(h.id), false, 'stock: H is gone');
+    } else {
+        eq(gotH, { id: h.id, payload: 'hotel' }, 'H after its ttr ran out');
+        sj = await p.statsJob(h.id);
+        eq([sj.state, sj.reserves, sj.timeouts], ['reserved', 2, 1], 'statsJob H after the timeout');
+        eq(await w.delete(h.id), false, 'delete by the worker whose reservation timed out');
+        eq(await w3.delete(h.id), true, 'delete H');
+    }
     await w3.disconnect();
     ok(!w3.isConnected, 'isConnected after disconnect');
 
@@ -284,7 +293,7 @@ C.main('node_beanstalk', async (port) => {
     const s = await p.stats();
     ok(String(s.version).length > 0, 'stats has a version');
     eq([s['cmd-put'], s['total-jobs'], s['current-jobs-ready'], s['current-jobs-reserved'], s['cmd-pause-tube'],
-        s['job-timeouts'], s['max-job-size']], [puts + tooBig, puts, 0, 0, 2, 1, 65535], 'server stats');
+        s['job-timeouts'], s['max-job-size']], [puts + tooBig, puts, 0, 0, 2, timeouts, 65535], 'server stats');
     ok(s['current-connections'] >= 2, `current-connections >= 2, got ${s['current-connections']}`);
     ok(Number.isInteger(s.pid) && s.pid > 0 && Number.isInteger(s.uptime), 'pid and uptime');
     eq(typeof s.draining, 'boolean', 'draining is a boolean');
