@@ -76,6 +76,9 @@ def run_one(node, scenario, mode):
 
 
 def main(argv):
+    # bstest.Server would add a store to every server when this is set; the
+    # modes here are chosen explicitly.
+    os.environ.pop("BS_STORE_ARGS", None)
     scenarios = argv or SCENARIOS
     for s in scenarios:
         if s not in SCENARIOS:
