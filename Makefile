@@ -181,9 +181,6 @@ install: beanstalkd bsdump bsimport
 
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
-<<<<<<< HEAD
 
 include tests/clients/clients.mk
-=======
 include tests/clients/node/node.mk
->>>>>>> clients-node

@@ -39,7 +39,8 @@ clients-deb:
 
 .SECONDEXPANSION:
 
-check-clients: beanstalkd $$(CLIENT_SETUP)
+# The Node scenarios (tests/clients/node/node.mk) run as part of it.
+check-clients: beanstalkd $$(CLIENT_SETUP) check-clients-node
 	python3 tests/clients/run.py --strict
 
 # Proves the scenarios themselves against stock beanstalkd (Debian's
