@@ -64,6 +64,7 @@ struct store {
     pthread_mutex_t mu;         /* guards what follows */
     pthread_cond_t cv;          /* work or quit for the committer, news for us */
     int work, done, quit, syncing;
+    int sync_req;               /* the loop has no batch: sync the last meta */
     int c_failed;
     uint64_t c_last_gen;        /* the last commit that wrote anything */
     int c_unsynced;             /* ... and its meta page is not yet synced */
@@ -495,7 +496,9 @@ begin(store *s, size_t bytes)
  * or with a sync of its own when nothing else is waiting. So each commit
  * costs one device flush under load instead of two, a meta page never
  * reaches the disk before the pages it points to, and a generation counts
- * as durable only once its meta page has been synced. */
+ * as durable only once its meta page has been synced. The loop decides
+ * when a sync of its own is due: when a commit ends and it has no batch to
+ * follow it (see store_end_turn). */
 
 /* One batch in one transaction. 1 if it wrote anything, 0 if it changed
  * nothing (LMDB then neither writes nor syncs), -1 on failure. Runs on the
@@ -555,7 +558,7 @@ committer(void *arg)
     char err[sizeof s->work_error];
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        if (!s->work && s->c_unsynced && !s->c_failed) {
+        if (!s->work && s->sync_req && s->c_unsynced && !s->c_failed) {
             /* Nothing more to commit: sync the last meta page by itself. */
             uint64_t gen = s->c_last_gen;
             s->syncing = 1;
@@ -566,6 +569,7 @@ committer(void *arg)
                          mdb_strerror(r));
             pthread_mutex_lock(&s->mu);
             s->syncing = 0;
+            s->sync_req = 0;
             if (r) {
                 s->c_failed = 1;
                 memcpy(s->work_error, err, sizeof err);
@@ -577,10 +581,15 @@ committer(void *arg)
             notify(s);
             continue;
         }
-        while (!s->work && !s->quit)
+        if (!s->work && s->sync_req && !s->c_unsynced)
+            s->sync_req = 0;            /* a commit since made it durable */
+        while (!s->work && !s->quit && !(s->sync_req && s->c_unsynced && !s->c_failed))
             pthread_cond_wait(&s->cv, &s->mu);
-        if (!s->work)
-            break;
+        if (!s->work) {
+            if (s->quit && !(s->sync_req && s->c_unsynced && !s->c_failed))
+                break;
+            continue;
+        }
         uint64_t gen = s->inflight_gen;
         int failed = s->c_failed;
         pthread_mutex_unlock(&s->mu);
@@ -717,6 +726,20 @@ collect(store *s, int wait)
     return 0;
 }
 
+/* With no batch to follow the last commit, ask for its meta page's sync. */
+static void
+request_sync(store *s)
+{
+    if (s->busy || s->durable_gen >= s->inflight_gen)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (!s->sync_req) {
+        s->sync_req = 1;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Commit everything recorded so far and wait until it is durable (clean
  * shutdown). */
 static int
@@ -726,6 +749,7 @@ drain_committer(store *s)
         return -1;
     if (s->open->nops && (hand_off(s) < 0 || collect(s, 1) < 0))
         return -1;
+    request_sync(s);
     pthread_mutex_lock(&s->mu);
     while (s->c_durable < s->inflight_gen && !s->c_failed)
         pthread_cond_wait(&s->cv, &s->mu);
@@ -948,6 +972,9 @@ store_end_turn(store *s)
         s->turn_gen = s->open->nops ? s->open_gen : s->inflight_gen;
         if (!s->busy && s->open->nops && hand_off(s) < 0)
             return -1;
+        /* A batch to follow makes the last commit durable with its own data
+         * sync; without one, the last commit needs a sync of its own now. */
+        request_sync(s);
         return 0;
     }
     s->turn_gen = 0;
