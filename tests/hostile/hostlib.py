@@ -74,8 +74,22 @@ def connect(port, timeout=5.0, rcvbuf=None):
     return s
 
 
-def stat(c, key):
-    return c.yaml("stats")[key]
+def connect_unix(path, timeout=5.0, rcvbuf=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def as_client(sock, timeout=5.0):
+    """A bstest.Client around a socket opened here (a unix one, say)."""
+    import bstest
+    c = bstest.Client.__new__(bstest.Client)
+    c.sock, c.buf = sock, b""
+    sock.settimeout(timeout)
+    return c
 
 
 class Worker:
