@@ -30,8 +30,7 @@ class ChurnTest(bstest.ServerTest):
         elif kind == "mid-body":
             s.sendall(b"put 0 0 60 1000\r\n" + b"m" * 500)
         elif kind == "holder":
-            c = bstest.Client.__new__(bstest.Client)
-            c.sock, c.buf = s, b""
+            c = hostlib.as_client(s)
             self.assertEqual(c.cmd("watch held"), "WATCHING 2")
             for _ in range(HOLD):
                 head, body = c.body_reply("reserve-with-timeout 0")

@@ -33,6 +33,7 @@ OUTPUT_HIGH_WATER = 256 * KB
 RATIO = 0.8
 WINDOW = 0.25                   # seconds per throughput window
 MIN_WINDOWS, MAX_WINDOWS = 8, 32
+ROUNDS = 3
 PIPELINED = 300                 # test_drained_client_gets_the_rest: 60 MB of replies
 NUDGE_AFTER = 0.05              # s without a reply before a peek hog nudges
 STALL = 3                       # seconds without a reply that count as a hang
@@ -57,14 +58,6 @@ def send_until_stalled(sock, data, quiet=1.0, limit=60.0):
     return sent
 
 
-def as_client(sock, timeout):
-    """A bstest.Client around a socket opened here."""
-    c = bstest.Client.__new__(bstest.Client)
-    c.sock, c.buf = sock, b""
-    sock.settimeout(timeout)
-    return c
-
-
 class SlowReaderTest(bstest.ServerTest):
     server_args = ("-z", str(JOB))
 
@@ -82,32 +75,46 @@ class SlowReaderTest(bstest.ServerTest):
         w = hostlib.Worker(self.c)
         for _ in range(200):
             w.cycle()
-        alone = w.best_rate(MIN_WINDOWS, WINDOW)
-        anon0 = hostlib.rss_anon_kb(pid)
+        # The machine is shared: a busy spell of other work that spans a
+        # whole measurement could fail a round, so there are up to ROUNDS,
+        # each alone and then with fresh hogs; one within the bound passes.
+        results = []
+        for attempt in range(ROUNDS):
+            alone = w.best_rate(MIN_WINDOWS, WINDOW)
+            anon0 = hostlib.rss_anon_kb(pid)
+            st = side.yaml("stats")
+            peeks0, stats0 = int(st["cmd-peek"]), int(st["cmd-stats"])
 
-        peek_hogs = [self.hog() for _ in range(PEEK_HOGS)]
-        for h in peek_hogs:
-            h.sendall(b"peek %d\r\n" % jid * PEEKS)
-        stats_hogs = [self.hog() for _ in range(STATS_HOGS)]
-        offered = b"stats\r\n" * (OFFER // 7)
-        sent = [send_until_stalled(h, offered) for h in stats_hogs]
-        # The server stopped reading each of them long before the end.
-        for n in sent:
-            self.assertLess(n, len(offered) // 4,
-                            "the server kept reading a client that never reads (%d bytes taken)" % n)
-        # The peek hogs' replies are all queued or waiting in their input.
-        ok = bstest.wait_until(lambda: int(side.yaml("stats")["cmd-peek"]) >= PEEK_HOGS * 2, 10)
-        self.assertTrue(ok, "peeks not processed")
+            peek_hogs = [self.hog() for _ in range(PEEK_HOGS)]
+            for h in peek_hogs:
+                h.sendall(b"peek %d\r\n" % jid * PEEKS)
+            stats_hogs = [self.hog() for _ in range(STATS_HOGS)]
+            offered = b"stats\r\n" * (OFFER // 7)
+            sent = [send_until_stalled(h, offered) for h in stats_hogs]
+            # The server stopped reading each of them long before the end.
+            for n in sent:
+                self.assertLess(n, len(offered) // 4,
+                                "the server kept reading a client that never reads (%d bytes taken)" % n)
+            # The peek hogs' first replies are queued.
+            ok = bstest.wait_until(lambda: int(side.yaml("stats")["cmd-peek"]) >= peeks0 + PEEK_HOGS * 2, 10)
+            self.assertTrue(ok, "peeks not processed")
 
-        # Best of several windows (the machine is shared: noise only ever
-        # slows us down), more of them while short of the bound.
-        rates = [w.rate(WINDOW) for _ in range(MIN_WINDOWS)]
-        while max(rates) < RATIO * alone and len(rates) < MAX_WINDOWS:
-            rates.append(w.rate(WINDOW))
-        during = max(rates)
+            # Best of several windows (noise only ever slows us down), more
+            # of them while short of the bound.
+            rates = [w.rate(WINDOW) for _ in range(MIN_WINDOWS)]
+            while max(rates) < RATIO * alone and len(rates) < MAX_WINDOWS:
+                rates.append(w.rate(WINDOW))
+            during = max(rates)
+            results.append("%.0f alone, %.0f with hogs (%.2fx)" % (alone, during, during / alone))
+            if during >= RATIO * alone or attempt == ROUNDS - 1:
+                break
+            for h in peek_hogs + stats_hogs:
+                hostlib.abort(h)
+            ok = bstest.wait_until(lambda: side.yaml("stats")["current-connections"] == "2", 10)
+            self.assertTrue(ok)
         anon1 = hostlib.rss_anon_kb(pid)
-        peeks_done = int(side.yaml("stats")["cmd-peek"])
-        stats_done = int(side.yaml("stats")["cmd-stats"])
+        peeks_done = int(side.yaml("stats")["cmd-peek"]) - peeks0
+        stats_done = int(side.yaml("stats")["cmd-stats"]) - stats0
 
         hogs = PEEK_HOGS + STATS_HOGS
         per_hog = (anon1 - anon0) / hogs
@@ -123,7 +130,7 @@ class SlowReaderTest(bstest.ServerTest):
               file=sys.stderr)
         self.assertLess(per_hog, bound_kb)
         self.assertGreaterEqual(during, RATIO * alone,
-                                "worker: %.0f cycles/s with hogs, %.0f alone" % (during, alone))
+                                "worker cycles/s in each round: " + "; ".join(results))
         # Processing stopped near the mark: a peek hog got a few peeks
         # answered (what its kernel buffers and the mark hold), not 300.
         self.assertLess(peeks_done, PEEK_HOGS * PEEKS // 2)
@@ -136,7 +143,7 @@ class SlowReaderTest(bstest.ServerTest):
         # the server was merely slow costs nothing but one more reply.)
         total_nudges = 0
         for h in peek_hogs:
-            c = as_client(h, timeout=NUDGE_AFTER)
+            c = hostlib.as_client(h, timeout=NUDGE_AFTER)
             nudges = 0
 
             def line():
@@ -157,6 +164,7 @@ class SlowReaderTest(bstest.ServerTest):
             c.sock.settimeout(10)
             self.assertEqual(c.cmd("list-tube-used"), "USING default")
             self.assertEqual(c.buf, b"")
+        print("  rounds: " + "; ".join(results), file=sys.stderr)
         print("  the peek hogs read all %d replies each, after %d nudges in all"
               % (PEEKS, total_nudges), file=sys.stderr)
         for h in stats_hogs:
@@ -185,7 +193,7 @@ class SlowReaderTest(bstest.ServerTest):
         # Let the server reach the mark (it answers a few, then stops).
         ok = bstest.wait_until(lambda: int(side.yaml("stats")["cmd-peek"]) >= 2, 10)
         self.assertTrue(ok)
-        c = as_client(h, timeout=STALL)
+        c = hostlib.as_client(h, timeout=STALL)
         got = 0
         try:
             for _ in range(PIPELINED):
