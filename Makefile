@@ -149,6 +149,8 @@ check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BS_STORE_ARGS="" \
 	BEANSTALKD=$(CURDIR)/build/asan/beanstalkd BS_SANITIZED=1 python3 tests/protocol/run.py
 
+include tests/hostile/hostile.mk
+
 # ---- running ----
 
 deps:

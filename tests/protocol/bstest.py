@@ -32,7 +32,7 @@ def free_port():
 class Server:
     """One daemon on a free loopback port, started and stopped by the test."""
 
-    def __init__(self, *args, port=None, addr="127.0.0.1", wait=True, env=None):
+    def __init__(self, *args, port=None, addr="127.0.0.1", wait=True, env=None, preexec_fn=None):
         self.port = port or free_port()
         self.addr = addr
         self.args = list(args)
@@ -56,8 +56,9 @@ class Server:
         # stderr goes to a file, not a pipe: a pipe nobody reads could fill
         # and stall the server.
         self.errfile = tempfile.TemporaryFile()
+        # preexec_fn runs in the child before exec: e.g. resource limits.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                     stderr=self.errfile, env=env)
+                                     stderr=self.errfile, env=env, preexec_fn=preexec_fn)
         if wait:
             self.wait_ready()
 
