@@ -198,8 +198,11 @@ conn_flush(conn *c)
 {
     if (c->closed)
         return;
-    int was_blocked = session_blocked(&c->s);
     buf *out = &c->s.out;
+    /* Over the mark, the session takes no more commands: remember that, so
+     * whichever flush brings it back under goes round again for them. */
+    if (buf_pending(out) > OUTPUT_HIGH_WATER)
+        c->out_stalled = 1;
     /* With a store, only what its commit has made safe may go. */
     int held = c->srv->store != NULL;
     for (;;) {
@@ -214,8 +217,7 @@ conn_flush(conn *c)
                 continue;
             if (errno == EAGAIN) {
                 set_writing(c, 1);
-                update_reading(c);
-                return;
+                break;
             }
             conn_close(c);
             return;
@@ -223,17 +225,20 @@ conn_flush(conn *c)
         buf_consume(out, (size_t)n);
         c->sent += (uint64_t)n;
     }
-    set_writing(c, 0);
-    if (buf_pending(out))
-        return;                 /* the rest waits for its commit */
-    if (c->s.state == SS_CLOSE) {
-        conn_close(c);
-        return;
+    if (!buf_pending(out)) {
+        set_writing(c, 0);
+        if (c->s.state == SS_CLOSE) {
+            conn_close(c);
+            return;
+        }
+    } else if (!c->writing) {
+        /* Only output waiting for its commit is left. */
     }
-    /* Output drained below the mark with commands still buffered: go
-     * round again for them. */
-    if (was_blocked && c->in_len && !session_blocked(&c->s))
-        server_touch(c->srv, c);
+    if (c->out_stalled && !session_blocked(&c->s)) {
+        c->out_stalled = 0;
+        if (c->in_len)
+            server_touch(c->srv, c);
+    }
     update_reading(c);
 }
 

@@ -24,6 +24,7 @@ typedef struct conn {
     size_t in_len, in_cap;
     uint8_t reading, writing;   /* events currently added */
     uint8_t eof, closed;
+    uint8_t out_stalled;        /* output went over the mark since the last drain */
     uint8_t on_dirty, on_held;
     /* With a store, replies leave only once the commit holding the turn
      * that produced them is durable. Positions count every output byte the

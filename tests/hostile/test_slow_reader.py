@@ -137,10 +137,10 @@ class SlowReaderTest(bstest.ServerTest):
 
         # A hog that reads drains, and the server then answers the rest of
         # its commands, every one in order and intact. (A hog that sends
-        # nothing more may wait forever for the rest: the bug that
-        # test_drained_client_gets_the_rest shows. Here a stalled hog sends
-        # one more command to get the server going again; a nudge sent when
-        # the server was merely slow costs nothing but one more reply.)
+        # nothing more used to wait forever for the rest: the bug that
+        # test_drained_client_gets_the_rest guards. A hog that has waited a
+        # while still sends one more command; a nudge sent when the server
+        # was merely slow costs nothing but one more reply.)
         total_nudges = 0
         for h in peek_hogs:
             c = hostlib.as_client(h, timeout=NUDGE_AFTER)
@@ -175,17 +175,16 @@ class SlowReaderTest(bstest.ServerTest):
         self.assertTrue(ok)
 
 
-    @unittest.expectedFailure
     def test_drained_client_gets_the_rest(self):
-        """Server bug, found here: a client pipelines PIPELINED peeks of a
-        big job at once, then reads. The server stops at the mark with the
-        rest of the commands in its input buffer; when the output drains
-        it never goes back to them (src/conn.c conn_flush: was_blocked is
-        taken at each call, and the call in which the output falls below
-        OUTPUT_HIGH_WATER ends on EAGAIN before it queues the connection;
-        by the call that empties it, was_blocked is 0). Nothing new arrives
-        on the socket, so on_read never runs: the client waits forever for
-        the last replies. Stock beanstalkd answers all of them."""
+        """Regression test for a bug found here: a client pipelines
+        PIPELINED peeks of a big job at once, then reads. The server stops
+        at the mark with the rest of the commands in its input buffer; when
+        the output drained it never went back to them (src/conn.c
+        conn_flush took "was blocked" at each call, and the call in which
+        the output fell below OUTPUT_HIGH_WATER ended on EAGAIN before it
+        queued the connection). Nothing new arrived on the socket, so the
+        client waited forever for the last replies. Stock beanstalkd
+        answers all of them, and so do we now."""
         side = self.side()
         jid = side.put_id(b"Q" * JOB)
         h = self.hog()
