@@ -176,10 +176,20 @@ bench: all
 	  tools/bench.sh ./beanstalkd $(STOCK)
 	python3 tools/bench_store.py ./beanstalkd $(STOCK)
 
+# systemd units (tools/systemd/, with @BINDIR@ replaced by the installed
+# daemon's directory) and the sysusers.d file that creates their user.
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERS_DIR     ?= $(PREFIX)/lib/sysusers.d
+
 install: beanstalkd bsdump bsimport
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 beanstalkd bsdump bsimport $(DESTDIR)$(BINDIR)/
 	install -m 644 docs/beanstalkd.1 docs/bsdump.1 docs/bsimport.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSUSERS_DIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' tools/systemd/beanstalkd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/beanstalkd.service
+	chmod 644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/beanstalkd.service
+	install -m 644 tools/systemd/beanstalkd.socket $(DESTDIR)$(SYSTEMD_UNIT_DIR)/
+	install -m 644 tools/systemd/beanstalkd.sysusers $(DESTDIR)$(SYSUSERS_DIR)/beanstalkd.conf
 
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
