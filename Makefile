@@ -172,3 +172,5 @@ install: beanstalkd bsdump bsimport
 
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
+
+include tests/fuzz/fuzz.mk
