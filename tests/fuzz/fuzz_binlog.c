@@ -231,6 +231,14 @@ cmp_id(const void *a, const void *b)
     return (x->j.id > y->j.id) - (x->j.id < y->j.id);
 }
 
+/* qsort() must not get NULL, even for no elements. */
+static void
+sort_jobs(jobs *js, int (*cmp)(const void *, const void *))
+{
+    if (js->n)
+        qsort(js->v, js->n, sizeof *js->v, cmp);
+}
+
 static void
 same_job(const binlog_job *a, const binlog_job *b)
 {
@@ -271,7 +279,7 @@ round_trip(jobs *js, uint64_t next_id)
         fprintf(stderr, "%s\n", err.msg);
         die("binlog_writer_open failed");
     }
-    qsort(js->v, js->n, sizeof *js->v, cmp_order);
+    sort_jobs(js, cmp_order);
     for (size_t i = 0; i < js->n; i++) {
         if (binlog_writer_add(w, &js->v[i].j, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
@@ -300,7 +308,7 @@ round_trip(jobs *js, uint64_t next_id)
     if (binlog_stock_next_id(r) != next_id)
         die("round trip: stock would continue at another id");
     /* Same jobs, and buried jobs in the same relative replay order. */
-    qsort(back.v, back.n, sizeof *back.v, cmp_order);
+    sort_jobs(&back, cmp_order);
     size_t bi = 0;
     for (size_t i = 0; i < js->n; i++) {
         if (js->v[i].j.state != BINLOG_BURIED)
@@ -311,8 +319,8 @@ round_trip(jobs *js, uint64_t next_id)
             die("round trip: buried jobs in another order");
         bi++;
     }
-    qsort(js->v, js->n, sizeof *js->v, cmp_id);
-    qsort(back.v, back.n, sizeof *back.v, cmp_id);
+    sort_jobs(js, cmp_id);
+    sort_jobs(&back, cmp_id);
     for (size_t i = 0; i < js->n; i++)
         same_job(&js->v[i].j, &back.v[i].j);
     jobs_free(&back);
