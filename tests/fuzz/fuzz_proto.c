@@ -30,7 +30,8 @@
  * given; every reply is one of the protocol's words and every reply that
  * carries data (RESERVED, FOUND, OK) carries exactly the announced bytes and
  * a CRLF; INTERNAL_ERROR and OUT_OF_MEMORY never appear (nothing fails in
- * memory mode); the queue's counters always add up to its job count; after
+ * memory mode); new job ids only go up; the queue's counters always add up to its job count and
+ * agree with its heaps, the tubes' counts and buried lists; after
  * every session is closed no job is reserved and no client waits. Sessions
  * A session that quit is closed and opened again once its replies are
  * read, as a client would reconnect. Sessions
@@ -115,6 +116,9 @@ read_num(const char **p, const char *end, uint64_t *v)
     return 0;
 }
 
+/* Ids of new jobs only go up: the last INSERTED or BURIED <id>. */
+static uint64_t last_new_id;
+
 /* The bytes a session left in its output must be whole, well-formed
  * replies (proto.c appends each reply whole). */
 static void
@@ -154,6 +158,14 @@ check_replies(const char *d, size_t n)
                         (int)(eol - d), d);
                 die("unexpected reply word");
             }
+            if ((word_is(d, wlen, "INSERTED") || word_is(d, wlen, "BURIED")) &&
+                sp) {
+                if (read_num(&a, eol, &id) < 0 || a != eol)
+                    die("malformed INSERTED/BURIED line");
+                if (id <= last_new_id)
+                    die("new job id not above the previous one");
+                last_new_id = id;
+            }
             d = eol + 2;
             continue;
         }
@@ -180,6 +192,7 @@ drain(fsess *f)
     buf_consume(o, n);
 }
 
+/* The queue's counters against its heaps, lists and tubes. */
 static void
 check_counts(const queue *q)
 {
@@ -188,6 +201,33 @@ check_counts(const queue *q)
         die("job state counters do not add up to the job count");
     if (st->urgent > st->ready)
         die("more urgent jobs than ready jobs");
+    if (q->delays.len != st->delayed || q->ttrs.len != st->reserved)
+        die("delay or TTR heap size differs from the counters");
+    if (q->wakeups.len > st->waiting)
+        die("more wake-up timers than waiting clients");
+    uint64_t ready = 0, delayed = 0, buried = 0, reserved = 0, urgent = 0;
+    for (size_t i = 0; i < q->tubes.len; i++) {
+        const tube *t = q->tubes.list[i];
+        if (t->index != i)
+            die("tube registry index wrong");
+        if (t->refs == 0)
+            die("tube without references still registered");
+        size_t n = 0;
+        for (const job *j = t->buried_head; j; j = j->next) {
+            if (j->state != JOB_BURIED || j->tube != t || ++n > t->buried_ct)
+                die("buried list inconsistent");
+        }
+        if (n != t->buried_ct)
+            die("buried list shorter than its count");
+        ready += t->ready.len;
+        delayed += t->delay.len;
+        buried += t->buried_ct;
+        reserved += t->reserved_ct;
+        urgent += t->urgent_ct;
+    }
+    if (ready != st->ready || delayed != st->delayed || buried != st->buried ||
+        reserved != st->reserved || urgent != st->urgent)
+        die("per-tube counts do not add up to the queue's");
 }
 
 /* ---- driving sessions ---- */
@@ -338,6 +378,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->q.on_wake = on_wake;
     w->q.wake_ctx = w;
     w->now = w->p.started_at;
+    last_new_id = 0;
     if (trace < 0)
         trace = getenv("FUZZ_TRACE") && *getenv("FUZZ_TRACE") == '1';
     for (int i = 0; i < NSESS; i++) {
