@@ -30,7 +30,7 @@
  * given; every reply is one of the protocol's words and every reply that
  * carries data (RESERVED, FOUND, OK) carries exactly the announced bytes and
  * a CRLF; INTERNAL_ERROR and OUT_OF_MEMORY never appear (nothing fails in
- * memory mode); new job ids only go up; the queue's counters always add up to its job count and
+ * memory mode); each session's new job ids only go up; the queue's counters always add up to its job count and
  * agree with its heaps, the tubes' counts and buried lists; after
  * every session is closed no job is reserved and no client waits. Sessions
  * A session that quit is closed and opened again once its replies are
@@ -55,6 +55,9 @@ typedef struct fsess {
     char *in;               /* input proto_feed did not take yet */
     size_t in_len, in_cap;
     char name;              /* 'A' or 'B', for the trace */
+    /* Ids of a session's new jobs only go up: its last INSERTED or BURIED
+     * <id>. (Across sessions, replies are read at different times.) */
+    uint64_t last_new_id;
 } fsess;
 
 /* FUZZ_TRACE=1 prints every reply on stderr, to read what an input does. */
@@ -116,13 +119,10 @@ read_num(const char **p, const char *end, uint64_t *v)
     return 0;
 }
 
-/* Ids of new jobs only go up: the last INSERTED or BURIED <id>. */
-static uint64_t last_new_id;
-
 /* The bytes a session left in its output must be whole, well-formed
  * replies (proto.c appends each reply whole). */
 static void
-check_replies(const char *d, size_t n)
+check_replies(const char *d, size_t n, uint64_t *last_new_id)
 {
     const char *end = d + n;
     while (d < end) {
@@ -162,9 +162,9 @@ check_replies(const char *d, size_t n)
                 sp) {
                 if (read_num(&a, eol, &id) < 0 || a != eol)
                     die("malformed INSERTED/BURIED line");
-                if (id <= last_new_id)
-                    die("new job id not above the previous one");
-                last_new_id = id;
+                if (id <= *last_new_id)
+                    die("new job id not above the session's previous one");
+                *last_new_id = id;
             }
             d = eol + 2;
             continue;
@@ -186,9 +186,9 @@ drain(fsess *f)
     size_t n = buf_pending(o);
     if (!n)
         return;
-    check_replies(o->data + o->off, n);
     if (trace)
         fprintf(stderr, "[%c] %.*s", f->name, (int)n, o->data + o->off);
+    check_replies(o->data + o->off, n, &f->last_new_id);
     buf_consume(o, n);
 }
 
@@ -378,7 +378,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->q.on_wake = on_wake;
     w->q.wake_ctx = w;
     w->now = w->p.started_at;
-    last_new_id = 0;
     if (trace < 0)
         trace = getenv("FUZZ_TRACE") && *getenv("FUZZ_TRACE") == '1';
     for (int i = 0; i < NSESS; i++) {

@@ -242,6 +242,29 @@ def record_seeds():
     write("fuzz_record", "journal-bad-crc", b"\x00" + bytes(bad))
 
 
+# ---- fuzz_store ----
+
+def store_entry(job_id, rec, body):
+    return struct.pack(">QB", job_id, len(rec)) + rec + bytes([len(body)]) + body
+
+
+def store_seeds():
+    now = 1700000000 * 10**9
+    jobs = (store_entry(1, job_record(1, "default", size=5, created=now), b"hello") +
+            store_entry(2, job_record(3, "t", size=0, created=now, deadline=now + 5,
+                                      counts=(1, 0, 0, 1, 0)), b"") +
+            store_entry(3, job_record(3, "t", size=1, created=now, deadline=now + 1), b"x") +
+            store_entry(7, job_record(4, "later", size=2, created=now, delay=3600 * 10**9,
+                                      deadline=4 * now), b"ab"))
+    write("fuzz_store", "ready-buried-delayed", jobs)
+    # A body whose stored length disagrees with the record's body size.
+    write("fuzz_store", "body-size-mismatch",
+          store_entry(5, job_record(1, "default", size=50, created=now), b"short"))
+    # A record bs_job_decode refuses (state 2) is skipped.
+    write("fuzz_store", "refused-record",
+          store_entry(9, job_record(2, "default", created=now), b"hello") + jobs)
+
+
 # ---- fuzz_binlog ----
 
 SEP = b"\n--next-binlog-file--\n"
@@ -290,6 +313,7 @@ def main():
                 break
     proto_seeds()
     record_seeds()
+    store_seeds()
     if samples:
         binlog_seeds(samples)
     else:
