@@ -22,7 +22,10 @@
  *               2 toggle drain mode
  *               3 cycle the maximum job size (65535, 0, 10, 300)
  *               4 toggle "client does not read its replies" for the session
- *               5..7 nothing
+ *               5 the session sends a put of a 65535-byte job (its own
+ *                 bytes, not the stream's), so a few peeks to a client
+ *                 that does not read pass OUTPUT_HIGH_WATER
+ *               6, 7 nothing
  *   L = (s >> 3) + 1 for s >> 3 < 24; then 32, 64, 224, 225, 1024, 4096,
  *   and 31 = the rest of the stream.
  *
@@ -343,6 +346,21 @@ advance(world *w, unsigned step)
         pump(w, &w->ss[i]);
 }
 
+static void
+big_put(world *w, fsess *f)
+{
+    static char cmd[32 + 65535 + 2];
+    static size_t len;
+    if (!len) {
+        len = (size_t)snprintf(cmd, sizeof cmd, "put 0 0 60 65535\r\n");
+        memset(cmd + len, 'b', 65535);
+        len += 65535;
+        memcpy(cmd + len, "\r\n", 2);
+        len += 2;
+    }
+    feed(w, f, (const uint8_t *)cmd, len, 0);
+}
+
 static size_t
 chunk_len(unsigned code, size_t left)
 {
@@ -421,6 +439,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             case 4:
                 f->deaf = !f->deaf;
                 pump(w, f);
+                break;
+            case 5:
+                big_put(w, f);
                 break;
             default:
                 break;

@@ -75,7 +75,7 @@ class Script:
 
 
 A, B = 0, 1
-HANG_UP, DROP, DRAIN, JOBSIZE, DEAF = 0, 1, 2, 3, 4
+HANG_UP, DROP, DRAIN, JOBSIZE, DEAF, BIG_PUT = 0, 1, 2, 3, 4, 5
 NEXT_DEADLINE = 63
 
 
@@ -180,6 +180,13 @@ def proto_seeds():
     s["deaf-client"] = (Script()
                         .event(A, DEAF).feed(A, "put 0 0 10 1\r\na\r\nstats\r\nlist-tubes\r\n")
                         .event(A, DEAF).feed(A, "peek 1\r\n").bytes())
+    # A client that stops reading while big replies pile up past
+    # OUTPUT_HIGH_WATER, then reads again; the other session goes on.
+    s["output-high-water"] = (Script()
+                              .event(A, BIG_PUT).event(A, DEAF)
+                              .feed(A, "peek 1\r\n" * 6 + "stats\r\n")
+                              .feed(B, "peek 1\r\nreserve\r\n")
+                              .event(A, DEAF).feed(B, "delete 1\r\n").bytes())
     # A long line cut at the limit, with its CRLF split across reads.
     long = b"x" * 223 + b"\r"
     s["long-line-split"] = (Script().feed(A, long).feed(A, b"\nstats-job 1\r\n").bytes())
