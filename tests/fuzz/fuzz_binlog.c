@@ -66,6 +66,20 @@ empty_dir(const char *dir)
     closedir(d);
 }
 
+/* At exit: the scratch directory goes (libFuzzer exits normally when its
+ * time is up). */
+static void
+remove_scratch(void)
+{
+    empty_dir(dir_out);
+    rmdir(dir_out);
+    char p[8192];
+    snprintf(p, sizeof p, "%s/lock", dir_in);
+    empty_dir(dir_in);
+    unlink(p);
+    rmdir(dir_in);
+}
+
 static void
 setup(void)
 {
@@ -73,6 +87,7 @@ setup(void)
     snprintf(dir_in, sizeof dir_in, "%s/fuzz_binlog.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir_in))
         die("cannot create a scratch directory");
+    atexit(remove_scratch);
     snprintf(dir_out, sizeof dir_out, "%s/out", dir_in);
     char p[8192];
     snprintf(p, sizeof p, "%s/lock", dir_in);

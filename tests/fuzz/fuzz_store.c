@@ -52,6 +52,13 @@ empty_dir(void)
     closedir(d);
 }
 
+static void
+remove_scratch(void)
+{
+    empty_dir();
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -63,6 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(dir, sizeof dir, "%s/fuzz_store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir))
             die("cannot create a scratch directory", NULL);
+        atexit(remove_scratch);
     }
     empty_dir();
 
