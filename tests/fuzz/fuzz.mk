@@ -76,19 +76,21 @@ build/fuzz/obj/%.o: migrate/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# Each harness for $(1) seconds on build/fuzz/corpus/<h> (new inputs land
-# there; the seeds in tests/fuzz/corpus/<h> are only read). A crash is
-# written to build/fuzz/crashes/<h>/; the other harnesses still run, and the
-# target fails at the end.
+# Each harness for $(1) seconds on build/fuzz/corpus/<h>, a working copy
+# that the seeds of tests/fuzz/corpus/<h> are copied into first (libFuzzer
+# writes into and reduces the corpus it is given; the seeds stay as they
+# are). A crash is written to build/fuzz/crashes/<h>/; the other harnesses
+# still run, and the target fails at the end.
 define fuzz_run
 	@failed=""; for h in $(FUZZ_HARNESSES); do \
 	  mkdir -p build/fuzz/corpus/$$h build/fuzz/crashes/$$h; \
+	  cp -n tests/fuzz/corpus/$$h/* build/fuzz/corpus/$$h/; \
 	  dict=""; [ -f tests/fuzz/$$h.dict ] && dict="-dict=tests/fuzz/$$h.dict"; \
 	  echo "== $$h for $(1) s"; \
 	  TMPDIR=$${TMPDIR:-/tmp} build/fuzz/$$h -max_total_time=$(1) -timeout=10 \
 	    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 $$dict \
 	    -artifact_prefix=build/fuzz/crashes/$$h/ $(FUZZ_ARGS) \
-	    build/fuzz/corpus/$$h tests/fuzz/corpus/$$h \
+	    build/fuzz/corpus/$$h \
 	    || failed="$$failed $$h"; \
 	done; \
 	if [ -n "$$failed" ]; then \
