@@ -196,3 +196,4 @@ clean:
 
 include tests/clients/clients.mk
 include tests/clients/node/node.mk
+include tests/fuzz/fuzz.mk
