@@ -58,6 +58,20 @@ typedef struct bs_job_record {
  *   0  i64  pause length, ns     8  i64  pause ends, wall-clock ns */
 #define BS_TUBE_RECORD 16
 
+/* a - b for two times in ns (wall clock), saturated to +-BS_SPAN_MAX (146
+ * years, beyond any delay or TTR): a damaged or hand-edited record may hold
+ * any value, and no arithmetic on it may overflow. */
+#define BS_SPAN_MAX ((int64_t)1 << 62)
+
+static inline int64_t
+bs_span(int64_t a, int64_t b)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(a, b, &d))
+        return a > b ? BS_SPAN_MAX : -BS_SPAN_MAX;
+    return d > BS_SPAN_MAX ? BS_SPAN_MAX : d < -BS_SPAN_MAX ? -BS_SPAN_MAX : d;
+}
+
 static inline void
 bs_put_u16(unsigned char *p, uint16_t v)
 {

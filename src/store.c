@@ -327,11 +327,11 @@ store_load(store *s, queue *q, char *err, size_t errlen)
         j->kicks = rec.kicks;
         /* Wall-clock times become monotonic ones: age and delays go on
          * counting across the restart. */
-        j->created_at = mono - (wall - rec.created_at);
+        j->created_at = mono - bs_span(wall, rec.created_at);
         j->state = rec.state == BS_STORED_BURIED ? JOB_BURIED
                  : rec.state == BS_STORED_DELAYED ? JOB_DELAYED : JOB_READY;
         if (j->state == JOB_DELAYED)
-            j->deadline = mono + (rec.deadline - wall);
+            j->deadline = mono + bs_span(rec.deadline, wall);
         if (j->id >= next)
             next = j->id + 1;
         if (j->state == JOB_BURIED) {
@@ -376,8 +376,8 @@ store_load(store *s, queue *q, char *err, size_t errlen)
             continue;
         int64_t pause = (int64_t)bs_get_u64(v.mv_data);
         int64_t until = (int64_t)bs_get_u64((unsigned char *)v.mv_data + 8);
-        if (until > wall && tube_find(&q->tubes, k.mv_data, k.mv_size))
-            queue_restore_pause(q, k.mv_data, k.mv_size, pause, mono + (until - wall));
+        if (until > wall && pause > 0 && tube_find(&q->tubes, k.mv_data, k.mv_size))
+            queue_restore_pause(q, k.mv_data, k.mv_size, pause, mono + bs_span(until, wall));
     }
     ok = 1;
 out:

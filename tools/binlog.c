@@ -1656,8 +1656,10 @@ binlog_writer_add(binlog_writer *w, const binlog_job *job, binlog_error *err)
                job->kicks},
         .state = st,
     };
-    /* Stock adds one bury when it replays a buried job. */
-    if (st == BINLOG_BURIED && jr.ct[3])
+    /* Stock adds one bury when it replays a buried job. Its counts are 32
+     * bits and wrap, so take one off always: 0 is written as 4294967295 and
+     * reads back as 0. */
+    if (st == BINLOG_BURIED)
         jr.ct[3]--;
     int rc = w_record(w, job->tube, tlen, &jr, job->body, job->body_len, err);
     if (rc)

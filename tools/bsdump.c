@@ -247,13 +247,13 @@ live_state(const bs_job_record *r, int64_t now)
 static int64_t
 time_left(const bs_job_record *r, int64_t now)
 {
-    return live_state(r, now) == BS_STORED_DELAYED ? r->deadline - now : 0;
+    return live_state(r, now) == BS_STORED_DELAYED ? bs_span(r->deadline, now) : 0;
 }
 
 static int64_t
 age(const bs_job_record *r, int64_t now)
 {
-    return now > r->created_at ? now - r->created_at : 0;
+    return now > r->created_at ? bs_span(now, r->created_at) : 0;
 }
 
 /* ---- output spooling ---- */
@@ -454,7 +454,7 @@ report_summary(const opts *o, store_view *v, summary *s)
                 s->body_bytes, info.next_id);
         if (s->oldest_id)
             fprintf(f, ",\"oldest\":{\"id\":%" PRIu64 ",\"age\":%" PRId64 ",\"created_ns\":%" PRId64 "}",
-                    s->oldest_id, (s->now > s->oldest_created ? s->now - s->oldest_created : 0) / NS,
+                    s->oldest_id, (s->now > s->oldest_created ? bs_span(s->now, s->oldest_created) : 0) / NS,
                     s->oldest_created);
         else
             fputs(",\"oldest\":null", f);
@@ -481,7 +481,7 @@ report_summary(const opts *o, store_view *v, summary *s)
                 s->n[BS_STORED_DELAYED], s->n[BS_STORED_BURIED], tool_fmt_size(c, sizeof c, s->body_bytes));
         if (s->oldest_id)
             fprintf(f, "oldest job   %" PRIu64 ", age %s (put %s)\n", s->oldest_id,
-                    fmt_dur(a, sizeof a, s->now - s->oldest_created),
+                    fmt_dur(a, sizeof a, bs_span(s->now, s->oldest_created)),
                     fmt_wall(c, sizeof c, s->oldest_created));
         else
             fputs("oldest job   none\n", f);
