@@ -113,7 +113,7 @@ bsbench: tools/bsbench.c
 # ---- tests ----
 
 check: deps all
-	@$(MAKE) --no-print-directory check-unit check-protocol check-store check-durability check-tools check-asan check-reference
+	@$(MAKE) --no-print-directory check-unit check-protocol check-store check-durability check-tools check-hostile check-asan check-reference
 
 # The protocol tests run against stock beanstalkd too, when it is installed,
 # so a test that the reference fails is caught as a wrong test.
@@ -149,7 +149,6 @@ check-asan: build/asan/beanstalkd $(ASAN_UNIT_BINS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BS_STORE_ARGS="" \
 	BEANSTALKD=$(CURDIR)/build/asan/beanstalkd BS_SANITIZED=1 python3 tests/protocol/run.py
 
-include tests/hostile/hostile.mk
 
 # ---- running ----
 
@@ -194,6 +193,7 @@ install: beanstalkd bsdump bsimport
 clean:
 	rm -rf build beanstalkd bsbench bsdump bsimport
 
+include tests/hostile/hostile.mk
 include tests/clients/clients.mk
 include tests/clients/node/node.mk
 include tests/fuzz/fuzz.mk
