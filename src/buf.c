@@ -10,6 +10,9 @@
  * an idle connection holds no more than this. */
 #define KEEP_CAP 1024
 
+#define LINEAR_FROM ((size_t)128 << 10)
+#define LINEAR_STEP ((size_t)64 << 10)
+
 int
 buf_reserve(buf *b, size_t more)
 {
@@ -25,8 +28,13 @@ buf_reserve(buf *b, size_t more)
             return 0;
     }
     size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len < more)
+    while (cap - b->len < more && cap < LINEAR_FROM)
         cap *= 2;
+    /* Past LINEAR_FROM grow by what is needed, in whole steps: a client
+     * over the output mark holds the mark plus one reply, not twice that
+     * (large blocks are mmap'd, so realloc moves pages, not bytes). */
+    if (cap - b->len < more)
+        cap = (b->len + more + LINEAR_STEP - 1) / LINEAR_STEP * LINEAR_STEP;
     char *d = realloc(b->data, cap);
     if (!d)
         return -1;

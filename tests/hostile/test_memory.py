@@ -11,7 +11,8 @@ The bounds come from the source:
          its input buffer holds INPUT_MAX (64 KiB) of commands, its output
          buffer OUTPUT_HIGH_WATER (256 KiB) plus the one reply that crossed
          the mark (a peek of a JOB-byte job), in a buffer that grows by
-         doubling, so allocated up to twice that (touched: about the data).
+         doubling only up to 128 KiB and by 64 KiB steps past that
+         (src/buf.c), so at most one step more than the data.
 Everything the kernel buffers for the sockets is outside RSS. The server
 listens on a unix socket here, not TCP: over loopback TCP the kernel grows
 each server socket's send buffer to tcp_wmem's 4 MiB, and a thousand of
@@ -37,7 +38,8 @@ JOB = 60000
 INPUT_MAX = 64 * KB
 OUTPUT_HIGH_WATER = 256 * KB
 IDLE_BOUND = 8 * KB
-WORST_BOUND = INPUT_MAX + 2 * (OUTPUT_HIGH_WATER + JOB + 64) + 32 * KB
+STEP = 64 * KB
+WORST_BOUND = INPUT_MAX + OUTPUT_HIGH_WATER + JOB + 64 + STEP + 32 * KB
 OFFER = 192 * KB                # peek commands each client tries to send
 
 

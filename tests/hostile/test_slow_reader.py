@@ -119,9 +119,9 @@ class SlowReaderTest(bstest.ServerTest):
         hogs = PEEK_HOGS + STATS_HOGS
         per_hog = (anon1 - anon0) / hogs
         # Per hog: its input (INPUT_MAX) and its output past the mark by
-        # one reply, in a buffer that grows by doubling (so up to twice
-        # that), and slack for the allocator.
-        bound_kb = (INPUT_MAX + 2 * (OUTPUT_HIGH_WATER + JOB + 64) + 64 * KB) / KB
+        # one reply, in a buffer that grows in 64 KiB steps past 128 KiB
+        # (so one step more at most), and slack for the allocator.
+        bound_kb = (INPUT_MAX + OUTPUT_HIGH_WATER + JOB + 64 + 64 * KB + 64 * KB) / KB
         print("\n  worker alone %.0f cycles/s, with %d hogs %.0f (%.2fx); stats hogs got %s KiB "
               "in before stalling; %d peeks and %d stats answered of %d and %d sent; "
               "server RssAnon %d -> %d KiB, %.0f KiB per hog (bound %.0f)"
