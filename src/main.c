@@ -120,6 +120,8 @@ main(int argc, char **argv)
 
     int inherited[MAX_LISTENERS];
     int n = net_inherited(inherited, MAX_LISTENERS);
+    if (n < 0)
+        return 111;
     for (int i = 0; i < n; i++)
         if (server_add_listener(&srv, inherited[i]) < 0)
             return 111;
@@ -157,10 +159,10 @@ main(int argc, char **argv)
     char where[256];
     if (n)
         snprintf(where, sizeof where, "%d socket(s) passed by the service manager", n);
+    else if (!strncmp(o.addr, "unix:", 5))
+        snprintf(where, sizeof where, "%s", o.addr);
     else
-        snprintf(where, sizeof where, "%s%s%s", o.addr,
-                 strncmp(o.addr, "unix:", 5) ? " port " : "",
-                 strncmp(o.addr, "unix:", 5) ? o.port : "");
+        snprintf(where, sizeof where, "%s port %u", o.addr, net_port(srv.ls[0].fd));
     log_info("version %s, pid %d: listening on %s; %s; max job size %zu bytes; fd limit %llu%s",
              BS_VERSION, (int)getpid(), where, durability, o.max_job_size,
              (unsigned long long)fds, mxdesc);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -104,6 +105,15 @@ net_inherited(int *fds, int max)
         count = max;
     for (long i = 0; i < count; i++) {
         int fd = SD_LISTEN_FDS_START + (int)i;
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        errno = 0;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
+            log_warn("LISTEN_FDS: descriptor %d is not a listening socket (%s); "
+                     "check the service manager's socket unit",
+                     fd, errno ? strerror(errno) : "not listening");
+            return -1;
+        }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         set_nonblock(fd);
         fds[i] = fd;
@@ -113,4 +123,18 @@ net_inherited(int *fds, int max)
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
     return (int)count;
+}
+
+unsigned
+net_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
 }

@@ -8,7 +8,10 @@
 int net_listen(const char *addr, const char *port);
 
 /* Fills fds with the sockets systemd passed us; returns their count
- * (0 when none were passed to this process). */
+ * (0 when none were passed to this process; -1, with a message logged,
+ * when one of them is not a listening socket). */
 int net_inherited(int *fds, int max);
+/* The TCP port a listening socket is bound to (-p 0 picks one). */
+unsigned net_port(int fd);
 
 #endif

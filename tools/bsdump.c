@@ -1076,8 +1076,9 @@ do_backup(const opts *o, store_view *v)
     printf("To restore it, stop the server, then either\n"
            "  start it on the backup:   beanstalkd -b %s ...\n"
            "or put the backup in place of the store and start as before:\n"
-           "  rm -f %s/data.mdb %s/lock.mdb %s/journal && cp -p %s/* %s/\n",
-           dest, o->dir, o->dir, o->dir, dest, o->dir);
+           "  rm -f %s/data.mdb %s/lock.mdb %s/journal && cp -p %s/* %s/\n"
+           "(if the server runs as another user, then: chown -R USER %s)\n",
+           dest, o->dir, o->dir, o->dir, dest, o->dir, o->dir);
     return 0;
 }
 

@@ -87,6 +87,17 @@ class Proc:
 
 class ListenTest(unittest.TestCase):
 
+    @unittest.skipIf(bstest.REFERENCE, "stock beanstalkd prints no start-up line")
+    def test_port_zero_reports_the_port_it_got(self):
+        p = Proc(self, [BIN, "-l", "127.0.0.1", "-p", "0"])
+        line = wait_until(lambda: p.stderr_text(), 10)
+        self.assertTrue(line, "no start-up line")
+        port = int(line.split(" port ", 1)[1].split(";", 1)[0])
+        self.assertNotEqual(port, 0)
+        c = bstest.Client("127.0.0.1", port)
+        self.addCleanup(c.close)
+        self.assertEqual(int(c.yaml("stats")["pid"]), p.proc.pid)
+
     def check_serves(self, c, pid=None):
         self.assertEqual(c.put(b"hello"), "INSERTED 1")
         self.assertEqual(c.body_reply("reserve"), ("RESERVED 1 5", b"hello"))
@@ -330,6 +341,16 @@ class SocketActivationTest(unittest.TestCase):
         self.addCleanup(c.close)
         self.assertEqual(c.put(b"x"), "INSERTED 1")
         self.assertEqual(int(c.yaml("stats")["pid"]), p.proc.pid)
+
+    @unittest.skipIf(bstest.REFERENCE, "stock beanstalkd serves whatever it is given")
+    def test_passed_descriptor_that_is_not_a_listening_socket(self):
+        # A socket that is bound but not listening stands in for a wrong
+        # descriptor: the server says so and exits 111, as for a failed bind.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        p = self.activated(s)
+        self.assertEqual(p.proc.wait(10), 111)
+        self.assertIn("descriptor 3 is not a listening socket", p.stderr_text())
 
     def test_listen_pid_of_another_process_ignored(self):
         # LISTEN_PID names someone else: the variables are not for us, and
