@@ -49,13 +49,13 @@ typedef struct client {
     size_t nwatch, capwatch;
     tube_slot *tops;            /* many-tube clients: heap by top ready job; */
     uint32_t ntops, captops;    /* captops >= nwatch, so it never grows later */
-    uint8_t many;               /* watches more than QUEUE_MANY_TUBES tubes */
     heap reserved;              /* jobs held, by TTR deadline */
     int waiting;                /* blocked in reserve */
     int64_t wait_until;         /* reserve timeout, or INT64_MAX */
     int64_t wake_at;            /* when the wait ends by itself */
     size_t wpos;                /* index in the wakeups heap, or SIZE_MAX */
     uint8_t producer, worker;
+    uint8_t many;               /* watches more than QUEUE_MANY_TUBES tubes */
     void *owner;                /* the connection, for the wake callback */
 } client;
 
