@@ -40,6 +40,204 @@ tube_unref(queue *q, tube *t)
     tube_destroy(&q->tubes, t);
 }
 
+/* ---- many-tube clients' heaps of tubes ----
+ * A small binary heap written out here rather than heap.c's: the entries
+ * carry their key, and the heap's memory is reserved up front (captops >=
+ * nwatch), so keeping it in step with the tubes can never fail. */
+
+static int
+slot_less(const tube_slot *a, const tube_slot *b)
+{
+    return job_pri_less(a->top, b->top);
+}
+
+static void
+slot_set(client *c, uint32_t i, tube_slot s)
+{
+    c->tops[i] = s;
+    s.w->hpos = i;
+}
+
+static void
+tops_up(client *c, uint32_t i)
+{
+    tube_slot s = c->tops[i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!slot_less(&s, &c->tops[p]))
+            break;
+        slot_set(c, i, c->tops[p]);
+        i = p;
+    }
+    slot_set(c, i, s);
+}
+
+static void
+tops_down(client *c, uint32_t i)
+{
+    tube_slot s = c->tops[i];
+    for (;;) {
+        uint32_t l = 2 * i + 1, best = l;
+        if (l >= c->ntops)
+            break;
+        if (l + 1 < c->ntops && slot_less(&c->tops[l + 1], &c->tops[l]))
+            best = l + 1;
+        if (!slot_less(&c->tops[best], &s))
+            break;
+        slot_set(c, i, c->tops[best]);
+        i = best;
+    }
+    slot_set(c, i, s);
+}
+
+static void
+tops_fix(client *c, uint32_t i)
+{
+    if (i > 0 && slot_less(&c->tops[i], &c->tops[(i - 1) / 2]))
+        tops_up(c, i);
+    else
+        tops_down(c, i);
+}
+
+static void
+tops_remove(client *c, uint32_t i)
+{
+    c->tops[i].w->hpos = WATCH_NO_POS;
+    if (i < --c->ntops) {
+        slot_set(c, i, c->tops[c->ntops]);
+        tops_fix(c, i);
+    }
+}
+
+/* What a watcher of t can get from it: its top ready job while it runs. */
+static job *
+tube_offer(const tube *t)
+{
+    return t->pause ? NULL : heap_top(&t->ready);
+}
+
+/* Put w's tube where it belongs in its client's heap. */
+static void
+tops_update(watch *w, job *top)
+{
+    client *c = w->client;
+    if (!top) {
+        if (w->hpos != WATCH_NO_POS)
+            tops_remove(c, w->hpos);
+    } else if (w->hpos == WATCH_NO_POS) {
+        uint32_t i = c->ntops++;
+        c->tops[i] = (tube_slot){top, w};
+        tops_up(c, i);
+    } else {
+        c->tops[w->hpos].top = top;
+        tops_fix(c, w->hpos);
+    }
+}
+
+/* t's top ready job, or whether t runs, has changed: move t in the heap of
+ * every many-tube client watching it. Nothing to do for other clients. */
+static inline void
+tube_changed(tube *t)
+{
+    if (t->nmany) {
+        job *top = tube_offer(t);
+        for (uint32_t i = 0; i < t->nmany; i++)
+            tops_update(t->many[i], top);
+    }
+}
+
+/* Room for n entries in c's heap; 0 or -1. */
+static int
+tops_reserve(client *c, size_t n)
+{
+    if (n <= c->captops)
+        return 0;
+    size_t cap = c->captops ? c->captops : QUEUE_MANY_TUBES;
+    while (cap < n)
+        cap *= 2;
+    if (cap > WATCH_NO_POS)
+        return -1;
+    tube_slot *d = realloc(c->tops, cap * sizeof *d);
+    if (!d)
+        return -1;
+    c->tops = d;
+    c->captops = (uint32_t)cap;
+    return 0;
+}
+
+/* Room for one more entry in t's many list; 0 or -1. */
+static int
+many_reserve(tube *t)
+{
+    if (t->nmany < t->capmany)
+        return 0;
+    uint32_t cap = t->capmany ? t->capmany * 2 : 2;
+    if (cap <= t->capmany)
+        return -1;
+    watch **d = realloc(t->many, cap * sizeof *d);
+    if (!d)
+        return -1;
+    t->many = d;
+    t->capmany = cap;
+    return 0;
+}
+
+/* Enter w, of a many-tube client, into its tube's list and (when the tube
+ * offers a job) its client's heap; room for both was reserved. */
+static void
+many_link(watch *w)
+{
+    tube *t = w->tube;
+    w->mpos = t->nmany;
+    t->many[t->nmany++] = w;
+    w->hpos = WATCH_NO_POS;
+    tops_update(w, tube_offer(t));
+}
+
+static void
+many_unlink(watch *w)
+{
+    tube *t = w->tube;
+    if (w->hpos != WATCH_NO_POS)
+        tops_remove(w->client, w->hpos);
+    t->many[w->mpos] = t->many[--t->nmany];
+    t->many[w->mpos]->mpos = w->mpos;
+    if (t->nmany == 0) {
+        free(t->many);
+        t->many = NULL;
+        t->capmany = 0;
+    }
+}
+
+/* Switch c to a heap of its tubes, or back to scanning, when its number of
+ * watched tubes calls for it. A switch costs O(W) with W near the threshold,
+ * and half the threshold's watches or ignores lie between two switches.
+ * Waiting does not depend on the mode. Running out of
+ * memory leaves c scanning, which is slower but gives the same answers; it
+ * tries again on its next watch, ignore or reserve. */
+static void
+client_retype(client *c)
+{
+    if (!c->many && c->nwatch > QUEUE_MANY_TUBES) {
+        if (tops_reserve(c, c->nwatch) < 0)
+            return;
+        for (size_t i = 0; i < c->nwatch; i++)
+            if (many_reserve(c->watches[i]->tube) < 0)
+                return;
+        c->many = 1;
+        c->ntops = 0;
+        for (size_t i = 0; i < c->nwatch; i++)
+            many_link(c->watches[i]);
+    } else if (c->many && c->nwatch <= QUEUE_MANY_TUBES / 2) {
+        for (size_t i = 0; i < c->nwatch; i++)
+            many_unlink(c->watches[i]);
+        free(c->tops);
+        c->tops = NULL;
+        c->ntops = c->captops = 0;
+        c->many = 0;
+    }
+}
+
 int
 queue_init(queue *q)
 {
@@ -107,7 +305,6 @@ start_waiting(queue *q, client *c, int64_t until)
         else
             t->wait_head = w;
         t->wait_tail = w;
-        w->linked = 1;
         t->waiting_ct++;
     }
     q->st.waiting++;
@@ -124,7 +321,7 @@ static void
 unlink_watch(watch *w)
 {
     tube *t = w->tube;
-    if (!w->linked)
+    if (!w->wprev && t->wait_head != w)
         return;
     if (w->wprev)
         w->wprev->wnext = w->wnext;
@@ -135,7 +332,6 @@ unlink_watch(watch *w)
     else
         t->wait_tail = w->wprev;
     w->wprev = w->wnext = NULL;
-    w->linked = 0;
     t->waiting_ct--;
 }
 
@@ -164,14 +360,18 @@ detach(queue *q, job *j)
 {
     tube *t = j->tube;
     switch (j->state) {
-    case JOB_READY:
+    case JOB_READY: {
+        int was_top = j->pos == 0;
         heap_remove(&t->ready, j->pos);
+        if (was_top)
+            tube_changed(t);
         q->st.ready--;
         if (j->pri < URGENT_THRESHOLD) {
             q->st.urgent--;
             t->urgent_ct--;
         }
         break;
+    }
     case JOB_DELAYED:
         heap_remove(&t->delay, j->pos);
         heap_remove(&q->delays, j->tpos);
@@ -217,6 +417,8 @@ to_ready(queue *q, job *j, int64_t now)
         q->st.urgent++;
         t->urgent_ct++;
     }
+    if (j->pos == 0)
+        tube_changed(t);
     dispatch(q, t, now);
     return Q_OK;
 }
@@ -297,6 +499,8 @@ journal(queue *q, job *j, int state, int64_t deadline)
 static int
 watch_add(client *c, tube *t)
 {
+    if (c->many && (tops_reserve(c, c->nwatch + 1) < 0 || many_reserve(t) < 0))
+        return -1;
     if (c->nwatch == c->capwatch) {
         size_t cap = c->capwatch ? c->capwatch * 2 : 4;
         watch **w = realloc(c->watches, cap * sizeof *w);
@@ -310,7 +514,10 @@ watch_add(client *c, tube *t)
         return -1;
     w->tube = t;
     w->client = c;
+    w->hpos = WATCH_NO_POS;
     c->watches[c->nwatch++] = w;
+    if (c->many)
+        many_link(w);
     tube_ref(t);
     t->watching_ct++;
     return 0;
@@ -322,6 +529,8 @@ watch_remove(queue *q, client *c, size_t i)
     watch *w = c->watches[i];
     tube *t = w->tube;
     unlink_watch(w);
+    if (c->many)
+        many_unlink(w);
     c->watches[i] = c->watches[--c->nwatch];
     free(w);
     t->watching_ct--;
@@ -377,6 +586,10 @@ client_release(queue *q, client *c, int64_t now)
         watch_remove(q, c, c->nwatch - 1);
     free(c->watches);
     c->watches = NULL;
+    free(c->tops);
+    c->tops = NULL;
+    c->ntops = c->captops = 0;
+    c->many = 0;
     c->use->using_ct--;
     tube_unref(q, c->use);
     c->use = NULL;
@@ -450,24 +663,64 @@ queue_put(queue *q, client *c, uint32_t pri, int64_t delay, int64_t ttr,
     return to_ready(q, j, now);
 }
 
-static job *
-best_ready(const client *c)
+/* The job with the lowest (priority, id) among the watched running tubes. */
+job *
+queue_best_ready_scan(const client *c)
 {
     job *best = NULL;
     for (size_t i = 0; i < c->nwatch; i++) {
-        tube *t = c->watches[i]->tube;
-        job *j = t->pause ? NULL : heap_top(&t->ready);
+        job *j = tube_offer(c->watches[i]->tube);
         if (j && (!best || job_pri_less(j, best)))
             best = j;
     }
     return best;
 }
 
+job *
+queue_best_ready(const client *c)
+{
+    if (c->many)
+        return c->ntops ? c->tops[0].top : NULL;
+    return queue_best_ready_scan(c);
+}
+
+int
+queue_check_client(const client *c)
+{
+    if (!c->many)
+        return c->tops || c->ntops || c->captops ? 1 : 0;
+    if (c->captops < c->nwatch || c->ntops > c->nwatch)
+        return 2;
+    uint32_t offering = 0;
+    for (size_t i = 0; i < c->nwatch; i++) {
+        const watch *w = c->watches[i];
+        const tube *t = w->tube;
+        if (w->client != c || w->mpos >= t->nmany || t->many[w->mpos] != w)
+            return 3;
+        job *top = tube_offer(t);
+        if (!top) {
+            if (w->hpos != WATCH_NO_POS)
+                return 4;
+            continue;
+        }
+        offering++;
+        if (w->hpos >= c->ntops || c->tops[w->hpos].w != w || c->tops[w->hpos].top != top)
+            return 5;
+    }
+    if (offering != c->ntops)
+        return 6;
+    for (uint32_t i = 1; i < c->ntops; i++)
+        if (slot_less(&c->tops[i], &c->tops[(i - 1) / 2]))
+            return 7;
+    return 0;
+}
+
 int
 queue_reserve(queue *q, client *c, int64_t timeout, int64_t now, job **out)
 {
     mark_worker(q, c);
-    job *j = best_ready(c);
+    client_retype(c);
+    job *j = queue_best_ready(c);
     if (!j) {
         if (deadline_soon(c, now))
             return Q_DEADLINE_SOON;
@@ -621,29 +874,44 @@ queue_use(queue *q, client *c, const char *name, size_t len)
     return Q_OK;
 }
 
+/* The index of t in c's watch list, or -1. The tube comes from the
+ * registry's hash, so this compares pointers, not names. */
 static ptrdiff_t
-find_watch(const client *c, const char *name, size_t len)
+find_watch(const client *c, const tube *t)
 {
-    for (size_t i = 0; i < c->nwatch; i++) {
-        const tube *t = c->watches[i]->tube;
-        if (t->name_len == len && memcmp(t->name, name, len) == 0)
+    for (size_t i = 0; i < c->nwatch; i++)
+        if (c->watches[i]->tube == t)
             return (ptrdiff_t)i;
-    }
     return -1;
+}
+
+/* Whether c watches t: through t's list of many-tube watchers when that is
+ * the shorter walk. */
+static int
+watches(const client *c, const tube *t)
+{
+    if (c->many && t->nmany < c->nwatch) {
+        for (uint32_t i = 0; i < t->nmany; i++)
+            if (t->many[i]->client == c)
+                return 1;
+        return 0;
+    }
+    return find_watch(c, t) >= 0;
 }
 
 int
 queue_watch(queue *q, client *c, const char *name, size_t len, size_t *count)
 {
-    if (find_watch(c, name, len) < 0) {
-        tube *t = tube_find_or_make(&q->tubes, name, len);
-        if (!t)
+    tube *t = tube_find(&q->tubes, name, len);
+    if (!t || !watches(c, t)) {
+        if (!t && !(t = tube_find_or_make(&q->tubes, name, len)))
             return Q_NO_MEMORY;
         if (watch_add(c, t) < 0) {
             if (t->refs == 0)
                 tube_destroy(&q->tubes, t);
             return Q_NO_MEMORY;
         }
+        client_retype(c);
     }
     *count = c->nwatch;
     return Q_OK;
@@ -652,11 +920,13 @@ queue_watch(queue *q, client *c, const char *name, size_t len, size_t *count)
 int
 queue_ignore(queue *q, client *c, const char *name, size_t len, size_t *count)
 {
-    ptrdiff_t i = find_watch(c, name, len);
+    tube *t = tube_find(&q->tubes, name, len);
+    ptrdiff_t i = t ? find_watch(c, t) : -1;
     if (i >= 0) {
         if (c->nwatch < 2)
             return Q_NOT_IGNORED;
         watch_remove(q, c, (size_t)i);
+        client_retype(c);
     }
     *count = c->nwatch;
     return Q_OK;
@@ -680,6 +950,8 @@ queue_pause(queue *q, const char *name, size_t len, int64_t delay, int64_t now)
     } else if (heap_insert(&q->paused, t) < 0) {
         t->pause = 0;
         return Q_NO_MEMORY;
+    } else {
+        tube_changed(t);
     }
     if (q->store && q->store->pause && q->store->pause(q->store_ctx, t) < 0)
         return Q_INTERNAL;
@@ -711,6 +983,7 @@ queue_tick(queue *q, int64_t now)
     while ((t = heap_top(&q->paused)) && t->unpause_at <= now) {
         heap_remove(&q->paused, t->ppos);
         t->pause = 0;
+        tube_changed(t);
         dispatch(q, t, now);
     }
     while ((c = heap_top(&q->wakeups)) && c->wake_at <= now) {
@@ -789,4 +1062,6 @@ queue_restore_pause(queue *q, const char *name, size_t len, int64_t pause, int64
     t->unpause_at = until;
     if (heap_insert(&q->paused, t) < 0)
         t->pause = 0;
+    else
+        tube_changed(t);
 }

@@ -23,17 +23,39 @@
 
 typedef struct queue queue;
 
+/* Reserve finds a client's best ready job by looking at each watched tube's
+ * top while the client watches at most this many tubes (as fast as it gets
+ * for a few tubes, and no bookkeeping on put). A client watching more keeps
+ * a heap of its watched tubes that run and have a ready job, keyed by that
+ * job, so reserve reads the heap's top; every change of a tube's top ready
+ * job then costs O(log W) for each such client watching it. A client goes
+ * back to scanning when it drops to half the threshold, so watch/ignore
+ * around the threshold does not rebuild the heap each time. */
+#ifndef QUEUE_MANY_TUBES
+#define QUEUE_MANY_TUBES 8
+#endif
+
+/* An entry of a many-tube client's heap: a watched tube (through its watch
+ * node) and its top ready job, the key. */
+typedef struct tube_slot {
+    job *top;
+    watch *w;
+} tube_slot;
+
 /* A protocol session: what a connection uses, watches and holds. */
 typedef struct client {
     tube *use;
     watch **watches;            /* in watch order; ignore swaps in the last */
     size_t nwatch, capwatch;
+    tube_slot *tops;            /* many-tube clients: heap by top ready job; */
+    uint32_t ntops, captops;    /* captops >= nwatch, so it never grows later */
     heap reserved;              /* jobs held, by TTR deadline */
     int waiting;                /* blocked in reserve */
     int64_t wait_until;         /* reserve timeout, or INT64_MAX */
     int64_t wake_at;            /* when the wait ends by itself */
     size_t wpos;                /* index in the wakeups heap, or SIZE_MAX */
     uint8_t producer, worker;
+    uint8_t many;               /* watches more than QUEUE_MANY_TUBES tubes */
     void *owner;                /* the connection, for the wake callback */
 } client;
 
@@ -121,6 +143,13 @@ int queue_use(queue *q, client *c, const char *name, size_t len);
 int queue_watch(queue *q, client *c, const char *name, size_t len, size_t *count);
 int queue_ignore(queue *q, client *c, const char *name, size_t len, size_t *count);
 int queue_pause(queue *q, const char *name, size_t len, int64_t delay, int64_t now);
+
+/* For tests: the job a reserve by c would take now (NULL if none), as its
+ * heap or scan finds it; the same found by scanning every watched tube; and
+ * a check of c's many-tube bookkeeping, 0 when it is consistent. */
+job *queue_best_ready(const client *c);
+job *queue_best_ready_scan(const client *c);
+int queue_check_client(const client *c);
 
 /* A waiting client gives up (its connection hung up): no reply is due. */
 void queue_cancel_wait(queue *q, client *c);

@@ -109,6 +109,7 @@ tube_destroy(tube_registry *r, tube *t)
     r->list[t->index]->index = t->index;
     heap_free(&t->ready);
     heap_free(&t->delay);
+    free(t->many);
     free(t);
 }
 

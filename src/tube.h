@@ -14,13 +14,20 @@
 struct client;
 
 /* One client watching one tube. While the client waits in reserve, the node
- * is also linked into the tube's FIFO of waiters. */
+ * is also linked into the tube's FIFO of waiters (it is linked when wprev is
+ * set or it is the head). For a client that watches many tubes (queue.h,
+ * QUEUE_MANY_TUBES) the node is also in the tube's `many` list, and in the
+ * client's heap of tubes while the tube runs and has a ready job. One node
+ * exists per client and tube, so it stays at five words. */
 typedef struct watch {
     struct tube *tube;
     struct client *client;
     struct watch *wprev, *wnext;
-    int linked;
+    uint32_t hpos;              /* index in the client's tube heap, or WATCH_NO_POS */
+    uint32_t mpos;              /* index in tube->many (many-tube clients only) */
 } watch;
+
+#define WATCH_NO_POS UINT32_MAX
 
 typedef struct tube {
     heap ready;                 /* by priority, then id */
@@ -29,6 +36,8 @@ typedef struct tube {
     size_t buried_ct;
     watch *wait_head, *wait_tail;
     size_t waiting_ct;
+    watch **many;               /* watch nodes of many-tube clients */
+    uint32_t nmany, capmany;
     size_t refs;                /* users, watchers, jobs, the registry's default */
     uint32_t using_ct, watching_ct;
     uint64_t urgent_ct, reserved_ct, total_jobs, deletes, pause_ct;

@@ -2002,6 +2002,399 @@ test_restore(void **state)
     assert_true(q->default_tube->pause > 0);
 }
 
+/* ---- clients watching many tubes ---- */
+
+static void
+watch_ok(queue *q, client *c, const char *name)
+{
+    size_t n;
+    assert_int_equal(queue_watch(q, c, name, strlen(name), &n), Q_OK);
+    assert_int_equal(n, c->nwatch);
+}
+
+static void
+ignore_ok(queue *q, client *c, const char *name)
+{
+    size_t n;
+    assert_int_equal(queue_ignore(q, c, name, strlen(name), &n), Q_OK);
+    assert_int_equal(n, c->nwatch);
+}
+
+static void
+check_best(const client *c)
+{
+    assert_int_equal(queue_check_client(c), 0);
+    assert_ptr_equal(queue_best_ready(c), queue_best_ready_scan(c));
+}
+
+static uint64_t
+put_in(queue *q, client *c, const char *name, uint32_t pri, int64_t delay, int64_t now)
+{
+    assert_int_equal(queue_use(q, c, name, strlen(name)), Q_OK);
+    return put_at(q, c, pri, delay, SEC(60), "m", now);
+}
+
+/* Past the threshold a client keeps a heap of its tubes; it answers as the
+ * scan does, across pauses, and goes back to scanning at half the
+ * threshold. */
+static void
+test_many_tubes(void **state)
+{
+    fx *f = *state;
+    queue *q = &f->q;
+    client *a = &f->c[0], *b = &f->c[1];
+    char name[16];
+    int64_t now = T0;
+    uint64_t id[24];
+
+    for (int i = 0; i < QUEUE_MANY_TUBES; i++) {
+        snprintf(name, sizeof name, "m%d", i);
+        watch_ok(q, a, name);
+    }
+    /* default and QUEUE_MANY_TUBES more: over the threshold. */
+    assert_true(a->many);
+    assert_int_equal(a->nwatch, QUEUE_MANY_TUBES + 1);
+    check_best(a);
+    assert_null(queue_best_ready(a));
+
+    /* Jobs spread over the tubes, the best ones in the middle. */
+    for (int i = 0; i < QUEUE_MANY_TUBES; i++) {
+        snprintf(name, sizeof name, "m%d", i);
+        id[i] = put_in(q, b, name, (uint32_t)(10 + (i % 3)), 0, now);
+        check_best(a);
+    }
+    id[20] = put_in(q, b, "m3", 5, 0, now);
+    id[21] = put_in(q, b, "m5", 5, 0, now);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[20]);
+
+    /* m3 paused: its jobs are out of reach; m5's is next. */
+    assert_int_equal(queue_pause(q, "m3", 2, SEC(10), now), Q_OK);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[21]);
+    assert_int_equal(reserve_ok(q, a, now)->id, id[21]);
+    check_best(a);
+    /* Priority 10 next: m0, m3 (paused), m6 in id order. */
+    assert_int_equal(reserve_ok(q, a, now)->id, id[0]);
+    check_best(a);
+    /* Released at a better priority, it is the best again. */
+    assert_int_equal(queue_release(q, a, id[0], 1, 0, now), Q_OK);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[0]);
+    assert_int_equal(queue_bury(q, a, reserve_ok(q, a, now)->id, 1), Q_OK);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[6]);
+    assert_int_equal(queue_delete(q, b, id[6]), Q_OK);    /* a ready job */
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[1]);
+    tube *m0 = find_tube(q, "m0");
+    assert_int_equal(queue_kick(q, m0, 1, now), 1);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[0]);
+    assert_int_equal(queue_delete(q, a, reserve_ok(q, a, now)->id), Q_OK);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[1]);
+
+    /* Unpaused, m3's job at priority 5 leads. */
+    now += SEC(10);
+    queue_tick(q, now);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[20]);
+
+    /* A delayed job becoming ready at the best priority leads. */
+    id[22] = put_in(q, b, "m7", 0, SEC(1), now);
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[20]);
+    queue_tick(q, now + SEC(1));
+    check_best(a);
+    assert_int_equal(queue_best_ready(a)->id, id[22]);
+
+    /* Ignoring down to the threshold keeps the heap; half of it drops it. */
+    for (int i = QUEUE_MANY_TUBES - 1; i >= 0; i--) {
+        snprintf(name, sizeof name, "m%d", i);
+        ignore_ok(q, a, name);
+        check_best(a);
+        assert_int_equal(a->many, a->nwatch > QUEUE_MANY_TUBES / 2);
+    }
+    assert_false(a->many);
+    assert_null(a->tops);
+    /* And a tube remembers no many-tube watchers once they are gone. */
+    for (size_t i = 0; i < q->tubes.len; i++)
+        assert_int_equal(q->tubes.list[i]->nmany, 0);
+}
+
+/* A many-tube client waits like any other and is served first when it came
+ * first; its heap is empty while it waits. */
+static void
+test_many_tubes_wait(void **state)
+{
+    fx *f = *state;
+    queue *q = &f->q;
+    client *a = &f->c[0], *b = &f->c[1], *p = &f->c[2];
+    char name[16];
+    job *j = NULL;
+    uint64_t id;
+    int64_t now = T0;
+
+    for (int i = 0; i < 2 * QUEUE_MANY_TUBES; i++) {
+        snprintf(name, sizeof name, "w%d", i);
+        watch_ok(q, a, name);
+    }
+    watch_ok(q, b, "w3");
+    assert_true(a->many);
+    assert_int_equal(queue_reserve(q, a, FOREVER, T0, &j), Q_WAITING);
+    assert_int_equal(queue_reserve(q, b, FOREVER, T0, &j), Q_WAITING);
+    id = put_in(q, p, "w3", 1, 0, now);
+    assert_int_equal(f->nwakes, 1);
+    assert_ptr_equal(f->wakes[0].c, a);
+    assert_int_equal(f->wakes[0].id, id);
+    check_best(a);
+    id = put_in(q, p, "w3", 1, 0, now);
+    assert_int_equal(f->nwakes, 2);
+    assert_ptr_equal(f->wakes[1].c, b);
+    assert_int_equal(f->wakes[1].id, id);
+    check_best(a);
+    /* a hangs up holding a job: the job is ready again, and a is gone from
+     * the tube's list of many-tube watchers. */
+    release_client(f, 0, now);
+    CHECK_TUBE(find_tube(q, "w3"), .ready = 1, .urgent = 1, .reserved = 1, .total = 2,
+               .watching = 1, .using = 1);
+    assert_int_equal(find_tube(q, "w3")->nmany, 0);
+}
+
+/* Out of memory while switching to a heap, the client goes on scanning with
+ * the same answers and switches at a later watch or reserve. */
+static void
+test_many_tubes_oom(void **state)
+{
+    NEED_REALLOC_HOOK();
+    fx *f = *state;
+    queue *q = &f->q;
+    client *a = &f->c[0], *b = &f->c[1];
+    char name[16];
+    int64_t now = T0;
+
+    for (int i = 0; i < QUEUE_MANY_TUBES; i++) {
+        snprintf(name, sizeof name, "o%d", i);
+        put_in(q, b, name, 7, 0, now);          /* ids 1.. in tubes o0.. */
+        watch_ok(q, a, name);
+    }
+    assert_true(a->many);
+    /* Back to scanning, then up to the threshold again: the watch list has
+     * room by now, so the next watch's only realloc is the heap's. */
+    for (int i = QUEUE_MANY_TUBES - 1; a->many; i--) {
+        snprintf(name, sizeof name, "o%d", i);
+        ignore_ok(q, a, name);
+    }
+    for (int i = (int)a->nwatch - 1; a->nwatch < QUEUE_MANY_TUBES; i++) {
+        snprintf(name, sizeof name, "o%d", i);
+        watch_ok(q, a, name);
+    }
+    assert_false(a->many);
+    realloc_failures = 1;
+    snprintf(name, sizeof name, "o%d", QUEUE_MANY_TUBES - 1);
+    watch_ok(q, a, name);
+    assert_int_equal(realloc_failures, 0);
+    assert_int_equal(a->nwatch, QUEUE_MANY_TUBES + 1);
+    assert_false(a->many);      /* the heap could not be had */
+    check_best(a);
+    assert_int_equal(reserve_ok(q, a, now)->id, 1);
+    assert_true(a->many);       /* the reserve tried again */
+    check_best(a);
+
+    /* A many-tube client's watch that cannot get room fails cleanly. */
+    size_t n, before = a->nwatch;
+    a->captops = (uint32_t)a->nwatch;       /* so the next watch must grow it */
+    realloc_failures = 1;
+    assert_int_equal(queue_watch(q, a, "o-new", 5, &n), Q_NO_MEMORY);
+    assert_int_equal(realloc_failures, 0);
+    assert_int_equal(a->nwatch, before);
+    assert_null(find_tube(q, "o-new"));
+    check_best(a);
+    watch_ok(q, a, "o-new");
+    check_best(a);
+    assert_int_equal(reserve_ok(q, a, now)->id, 2);
+}
+
+/* Random operations by many clients over many tubes: after every one, each
+ * client's heap (or scan) agrees with a scan of its tubes, and every
+ * reserve takes the job the scan names. */
+#define R_TUBES 40
+#define R_CLIENTS 10
+
+typedef struct rfx {
+    queue q;
+    client c[R_CLIENTS];
+    uint64_t rng;
+    unsigned wakes;
+} rfx;
+
+static uint32_t
+rnd(rfx *r, uint32_t n)
+{
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return (uint32_t)((r->rng >> 11) % n);
+}
+
+static void
+r_on_wake(void *ctx, client *c, job *j, enum wake_reason why)
+{
+    rfx *r = ctx;
+    assert_false(c->waiting);
+    if (why == WAKE_RESERVED) {
+        assert_non_null(j);
+        assert_ptr_equal(j->reserver, c);
+    }
+    r->wakes++;
+}
+
+static void
+r_check_all(rfx *r)
+{
+    size_t many_watches = 0, listed = 0;
+    for (int i = 0; i < R_CLIENTS; i++) {
+        client *c = &r->c[i];
+        check_best(c);
+        if (c->many)
+            many_watches += c->nwatch;
+        /* A waiting client has nothing ready in its running tubes. */
+        if (c->waiting)
+            assert_null(queue_best_ready_scan(c));
+    }
+    for (size_t i = 0; i < r->q.tubes.len; i++)
+        listed += r->q.tubes.list[i]->nmany;
+    assert_int_equal(listed, many_watches);
+    queue_stats *s = &r->q.st;
+    assert_int_equal(r->q.jobs.count, s->ready + s->reserved + s->delayed + s->buried);
+}
+
+static job *
+r_held(rfx *r, client *c)
+{
+    return c->reserved.len ? c->reserved.data[rnd(r, (uint32_t)c->reserved.len)] : NULL;
+}
+
+static void
+random_run(uint64_t seed, int ops)
+{
+    rfx *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    queue *q = &r->q;
+    assert_int_equal(queue_init(q), 0);
+    q->on_wake = r_on_wake;
+    q->wake_ctx = r;
+    r->rng = seed;
+    for (int i = 0; i < R_CLIENTS; i++)
+        assert_int_equal(client_init(q, &r->c[i], &r->c[i]), 0);
+
+    int64_t now = T0;
+    unsigned reserves = 0, many_reserves = 0, transitions = 0;
+    char name[16];
+    for (int op = 0; op < ops; op++) {
+        client *c = &r->c[rnd(r, R_CLIENTS)];
+        int ci = (int)(c - r->c);
+        int was_many = c->many;
+        snprintf(name, sizeof name, "r%u", rnd(r, R_TUBES));
+        size_t len = strlen(name);
+        uint32_t what = rnd(r, 100);
+        size_t n;
+        job *j = NULL;
+
+        if (c->waiting) {
+            /* A blocked connection sends nothing; it may hang up. */
+            if (what < 3) {
+                client_release(q, c, now);
+                assert_int_equal(client_init(q, c, c), 0);
+            }
+        } else if (what < 15) {                             /* put */
+            assert_int_equal(queue_use(q, c, name, len), Q_OK);
+            uint64_t id;
+            int64_t delay = rnd(r, 5) == 0 ? SEC(1 + rnd(r, 4)) : 0;
+            assert_int_equal(queue_put(q, c, rnd(r, 4), delay, SEC(1 + rnd(r, 10)), "x\r\n",
+                                       1, now, &id), Q_OK);
+        } else if (what < 40) {                             /* reserve */
+            job *want = queue_best_ready_scan(c);
+            int64_t timeout = rnd(r, 4) == 0 ? (rnd(r, 2) ? FOREVER : SEC(rnd(r, 3))) : 0;
+            int res = queue_reserve(q, c, timeout, now, &j);
+            reserves++;
+            many_reserves += c->many;
+            if (want) {
+                assert_int_equal(res, Q_OK);
+                assert_ptr_equal(j, want);
+            } else {
+                assert_true(res == Q_TIMED_OUT || res == Q_DEADLINE_SOON ||
+                            res == Q_WAITING);
+            }
+        } else if (what < 45) {                             /* release */
+            if ((j = r_held(r, c)))
+                assert_int_equal(queue_release(q, c, j->id, rnd(r, 4),
+                                               rnd(r, 4) == 0 ? SEC(1) : 0, now), Q_OK);
+        } else if (what < 48) {                             /* bury */
+            if ((j = r_held(r, c)))
+                assert_int_equal(queue_bury(q, c, j->id, rnd(r, 4)), Q_OK);
+        } else if (what < 62) {                             /* delete */
+            /* a held job; any ready job of a tube, top or not; any id */
+            tube *t = tube_find(&q->tubes, name, len);
+            if (rnd(r, 2) && (j = r_held(r, c)))
+                assert_int_equal(queue_delete(q, c, j->id), Q_OK);
+            else if (t && t->ready.len)
+                assert_int_equal(queue_delete(q, c, ((job *)t->ready.data[
+                                     rnd(r, (uint32_t)t->ready.len)])->id), Q_OK);
+            else if (q->next_id > 1)
+                queue_delete(q, c, 1 + rnd(r, (uint32_t)(q->next_id - 1)));
+        } else if (what < 65) {                             /* touch */
+            if ((j = r_held(r, c)))
+                assert_int_equal(queue_touch(q, c, j->id, now), Q_OK);
+        } else if (what < 69) {                             /* kick */
+            tube *t = tube_find(&q->tubes, name, len);
+            if (t)
+                queue_kick(q, t, 1 + rnd(r, 3), now);
+        } else if (what < 71) {                             /* kick-job */
+            if (q->next_id > 1)
+                queue_kick_job(q, 1 + rnd(r, (uint32_t)(q->next_id - 1)), now);
+        } else if (what < 74) {                             /* pause-tube */
+            queue_pause(q, name, len, SEC(rnd(r, 4)), now);
+        } else if (what < 88 && (ci < R_CLIENTS / 2 || rnd(r, 3) == 0)) {
+            /* watch: half the clients gather tubes, the rest stay with few */
+            assert_int_equal(queue_watch(q, c, name, len, &n), Q_OK);
+        } else if (what < 96) {                             /* ignore */
+            if (c->nwatch > 1) {
+                tube *t = c->watches[rnd(r, (uint32_t)c->nwatch)]->tube;
+                assert_int_equal(queue_ignore(q, c, t->name, t->name_len, &n), Q_OK);
+            }
+        } else if (what < 99) {                             /* time passes */
+            now += rnd(r, 3) ? SEC(1) / 2 : SEC(2);
+            queue_tick(q, now);
+        } else {                                            /* hang up */
+            client_release(q, c, now);
+            assert_int_equal(client_init(q, c, c), 0);
+        }
+        transitions += was_many != c->many;
+        r_check_all(r);
+    }
+    /* The run went through both ways of finding a job and the switches. */
+    assert_true(many_reserves > reserves / 10);
+    assert_true(many_reserves < reserves);
+    assert_true(transitions > 4);
+    assert_true(r->wakes > 0);
+    for (int i = 0; i < R_CLIENTS; i++)
+        client_release(q, &r->c[i], now);
+    assert_int_equal(q->st.waiting, 0);
+    queue_free(q);
+    free(r);
+}
+
+static void
+test_many_tubes_random(void **state)
+{
+    (void)state;
+    static const uint64_t seeds[] = {0x9e3779b97f4a7c15ULL, 12345, 0xdeadbeefcafeULL};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        random_run(seeds[i], 20000);
+}
+
 int
 main(void)
 {
@@ -2051,6 +2444,10 @@ main(void)
         T(test_oom_reserve_job),
         T(test_oom_reserve_job_keeps_delay),
         T(test_restore),
+        T(test_many_tubes),
+        T(test_many_tubes_wait),
+        T(test_many_tubes_oom),
+        cmocka_unit_test(test_many_tubes_random),
     };
 #undef T
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
