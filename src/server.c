@@ -352,14 +352,17 @@ end_of_turn(server *srv)
     }
     flush_all(flush);
 
+    conn *later = NULL;
     while (srv->dead) {
         conn *c = srv->dead;
         srv->dead = c->next_dead;
-        if (c->on_dirty) {              /* still linked: unlink first */
-            conn **p = &srv->dirty;
-            while (*p != c)
-                p = &(*p)->next_dirty;
-            *p = c->next_dirty;
+        if (c->on_dirty) {
+            /* Still queued for the next turn, which skips it as closed and
+             * unqueues it: free it after that, rather than search the
+             * queue for it now. */
+            c->next_dead = later;
+            later = c;
+            continue;
         }
         if (c->prev_all)
             c->prev_all->next_all = c->next_all;
@@ -369,6 +372,7 @@ end_of_turn(server *srv)
             c->next_all->prev_all = c->prev_all;
         conn_free(c);
     }
+    srv->dead = later;
     arm_timer(srv, now);
 }
 
