@@ -10,7 +10,7 @@ DESTDIR ?=
 WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc -Ischema -Imigrate
-LIBS     = -levent -llmdb -pthread
+LIBS     = -levent -llmdb
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Stock beanstalkd 1.12 (Debian's package): the yardstick for tests and
@@ -22,14 +22,14 @@ DEB_BUILD = liblmdb-dev libevent-dev libcmocka-dev
 DEB_TEST  = python3 lmdb-utils fiu-utils
 
 CORE = util heap job tube queue buf parse proto stats
-STORE = store store_batch store_env journal crc32c migrate
+STORE = store store_env journal crc32c migrate
 SERVER = conn server net options metrics
 DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
 ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 ASAN_CORE_OBJS   = $(addprefix build/asan/,$(addsuffix .o,$(CORE)))
 
-UNIT_TESTS = test_heap test_parse test_queue test_proto test_binlog test_batch
+UNIT_TESTS = test_heap test_parse test_queue test_proto test_binlog
 UNIT_BINS  = $(addprefix build/tests/,$(UNIT_TESTS))
 ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
@@ -91,15 +91,6 @@ build/asan/tools/binlog.o: tools/binlog.c tools/binlog.h
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
 
 build/asan-tests/test_binlog: tests/unit/test_binlog.c build/asan/tools/binlog.o
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lcmocka
-
-# The store's batch is plain memory: its test links it alone.
-build/tests/test_batch: tests/unit/test_batch.c build/obj/store_batch.o
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcmocka
-
-build/asan-tests/test_batch: tests/unit/test_batch.c build/asan/store_batch.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lcmocka
 

@@ -231,8 +231,6 @@ conn_flush(conn *c)
             conn_close(c);
             return;
         }
-    } else if (!c->writing) {
-        /* Only output waiting for its commit is left. */
     }
     if (c->out_stalled && !session_blocked(&c->s)) {
         c->out_stalled = 0;
@@ -257,7 +255,6 @@ conn_close(conn *c)
     if (c->closed)
         return;
     c->closed = 1;
-    server_unhold(c->srv, c);
     set_reading(c, 0);
     set_writing(c, 0);
     close(c->fd);

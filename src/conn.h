@@ -11,9 +11,6 @@
 
 struct server;
 
-/* Commit generations a connection's output can wait on at once: the one
- * being committed and the one being recorded (a third is merged). */
-#define CONN_HOLDS 3
 
 typedef struct conn {
     session s;
@@ -25,14 +22,11 @@ typedef struct conn {
     uint8_t reading, writing;   /* events currently added */
     uint8_t eof, closed;
     uint8_t out_stalled;        /* output went over the mark since the last drain */
-    uint8_t on_dirty, on_held;
-    /* With a store, replies leave only once the commit holding the turn
-     * that produced them is durable. Positions count every output byte the
-     * connection ever had: sent is what went out, released what may. */
+    uint8_t on_dirty;
+    /* With a store, replies leave only once the turn that produced them is
+     * committed. Positions count every output byte the connection ever had:
+     * sent is what went out, released what may. */
     uint64_t sent, released;
-    struct { uint64_t gen, pos; } hold[CONN_HOLDS];   /* oldest first */
-    uint8_t nholds;
-    struct conn *prev_held, *next_held;     /* server's conns with holds */
     struct conn *next_dirty;    /* server's list of conns to process and flush */
     struct conn *next_flush;    /* this turn's conns with replies to send */
     struct conn *next_dead;     /* server's list of closed conns to free */

@@ -157,7 +157,7 @@ store_part(struct evbuffer *b, store *st)
     one(b, "beanstalkd_store_changes_total", "counter", "Job and tube changes written.",
         m.changes);
     family(b, "beanstalkd_store_commit_seconds", "histogram",
-           "Time to apply and commit one store transaction.");
+           "Time to commit one store transaction (its writes and syncs).");
     uint64_t cum = 0;
     for (int i = 0; i < STORE_LAT_BUCKETS - 1; i++) {
         cum += m.commit.bucket[i];

@@ -28,83 +28,6 @@ server_bury(server *srv, conn *c)
     srv->dead = c;
 }
 
-/* ---- replies that wait for a commit ---- */
-
-void
-server_unhold(server *srv, conn *c)
-{
-    if (!c->on_held)
-        return;
-    if (c->prev_held)
-        c->prev_held->next_held = c->next_held;
-    else
-        srv->held = c->next_held;
-    if (c->next_held)
-        c->next_held->prev_held = c->prev_held;
-    c->on_held = 0;
-    c->prev_held = c->next_held = NULL;
-    c->nholds = 0;
-}
-
-/* The turn's output of c may leave once generation gen is durable (0: at
- * once). Output never overtakes earlier output still held. */
-static void
-hold_output(server *srv, conn *c, uint64_t gen)
-{
-    uint64_t end = c->sent + buf_pending(&c->s.out);
-    if (c->nholds == 0 && gen <= srv->durable) {
-        c->released = end;
-        return;
-    }
-    if (c->nholds && (gen <= c->hold[c->nholds - 1].gen || c->nholds == CONN_HOLDS)) {
-        /* Waits with, or behind, the last hold: extend it. */
-        if (gen > c->hold[c->nholds - 1].gen)
-            c->hold[c->nholds - 1].gen = gen;
-        c->hold[c->nholds - 1].pos = end;
-    } else {
-        c->hold[c->nholds].gen = gen;
-        c->hold[c->nholds].pos = end;
-        c->nholds++;
-    }
-    if (!c->on_held) {
-        c->on_held = 1;
-        c->prev_held = NULL;
-        c->next_held = srv->held;
-        if (srv->held)
-            srv->held->prev_held = c;
-        srv->held = c;
-    }
-}
-
-/* A commit finished: send what it made safe. */
-static void
-release_held(server *srv)
-{
-    conn *next;
-    for (conn *c = srv->held; c; c = next) {
-        next = c->next_held;
-        int n = 0;
-        while (n < c->nholds && c->hold[n].gen <= srv->durable)
-            c->released = c->hold[n++].pos;
-        if (!n)
-            continue;
-        memmove(c->hold, c->hold + n, (size_t)(c->nholds - n) * sizeof c->hold[0]);
-        c->nholds = (uint8_t)(c->nholds - n);
-        if (!c->nholds)
-            server_unhold(srv, c);
-        conn_flush(c);
-    }
-}
-
-static void
-on_store_done(evutil_socket_t fd, short what, void *arg)
-{
-    /* Nothing to do here: the end of this turn collects the commit. */
-    UNUSED(fd);
-    UNUSED(what);
-    UNUSED(arg);
-}
-
 /* The queue handed a waiting client its outcome. */
 static void
 on_wake(void *ctx, client *cl, job *j, enum wake_reason why)
@@ -269,14 +192,6 @@ server_attach_store(server *srv, store *st)
     srv->p.store_stats = store_stats;
     srv->p.store_ctx = st;
     srv->p.store_writes = store_writes;
-    int fd = store_event_fd(st);
-    if (fd >= 0) {
-        srv->store_done = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_store_done, srv);
-        if (!srv->store_done || event_add(srv->store_done, NULL) < 0) {
-            log_warn("cannot watch the store's committer");
-            exit(1);
-        }
-    }
 }
 
 /* The end of a loop turn: run due timers, let woken or unblocked
@@ -330,25 +245,20 @@ end_of_turn(server *srv)
     conn *flush = resume_dirty(srv, now);
 
     /* Group commit: every change of this turn, from every connection, in
-     * one transaction and one sync (shared with the turns before it while
-     * a commit was under way), before any reply that acknowledges one of
-     * them is sent. An I/O error here means nothing of the turn may be
-     * acknowledged: stop, with the replies unsent. */
+     * one transaction and one sync, before any reply that acknowledges one
+     * of them is sent. An I/O error here means nothing of the turn may be
+     * acknowledged: stop, with the replies unsent. Only then is the turn's
+     * output released: a write event that fires during the next turn must
+     * not send a reply whose change is not committed yet. */
     if (srv->store) {
         if (store_tick(srv->store, now) < 0 || store_end_turn(srv->store) < 0) {
             log_warn("store: %s; stopping without acknowledging this turn's changes",
                      store_error(srv->store));
             exit(1);
         }
-        uint64_t durable = store_durable_gen(srv->store);
-        if (durable != srv->durable) {
-            srv->durable = durable;
-            release_held(srv);
-        }
-        uint64_t gen = store_turn_gen(srv->store);
         for (conn *c = flush; c; c = c->next_flush)
             if (!c->closed)
-                hold_output(srv, c, gen);
+                c->released = c->sent + buf_pending(&c->s.out);
     }
     flush_all(flush);
 
@@ -409,8 +319,6 @@ server_free(server *srv)
         store_close(srv->store);
         srv->store = NULL;
     }
-    if (srv->store_done)
-        event_free(srv->store_done);
     for (int i = 0; i < srv->nls; i++) {
         event_free(srv->ls[i].ev);
         close(srv->ls[i].fd);

@@ -31,18 +31,13 @@ typedef struct server {
     conn *dirty;                    /* conns to resume and flush this turn */
     conn *dead;                     /* closed conns to free after the turn */
     conn *all;                      /* every open conn */
-    conn *held;                     /* conns with output waiting on a commit */
     store *store;                   /* NULL in memory mode */
-    struct event *store_done;       /* the committer finished a commit */
-    uint64_t durable;               /* the store's last durable generation */
     int stop;
 } server;
 
 /* Queue c for end-of-turn processing (idempotent). */
 void server_touch(server *srv, conn *c);
 void server_bury(server *srv, conn *c);
-/* Forget c's output holds (it is closing). */
-void server_unhold(server *srv, conn *c);
 /* Memory mode: resume and flush queued connections now, so a reply (also
  * one to a reserve that another connection's put just woke) need not wait
  * for the end of the turn. Does nothing with a store. */

@@ -4,20 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/eventfd.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "journal.h"
 #include "schema.h"
-#include "store_batch.h"
 #include "store_env.h"
 #include "util.h"
 
@@ -48,32 +44,6 @@ struct store {
     store_lat lat;              /* commit durations */
     int failed;
     char error[256];
-
-    /* Zero-loss mode: a committer thread applies and commits one batch
-     * while the event loop records the next turns' changes in the other,
-     * so the loop's work overlaps the device flushes. Generations number
-     * the batches: a reply waits for the generation holding its turn. */
-    int threaded;
-    batch batches[2];
-    batch *open, *inflight;
-    uint64_t open_gen, inflight_gen, durable_gen, turn_gen;
-    int busy;                   /* inflight is the committer's, not yet collected */
-    size_t used_cache;          /* bytes used, read at the last hand-off */
-    int efd;                    /* eventfd the committer signals */
-    pthread_t thread;
-    pthread_mutex_t mu;         /* guards what follows */
-    pthread_cond_t cv;          /* work or quit for the committer, news for us */
-    int work, done, quit, syncing;
-    int sync_req;               /* the loop has no batch: sync the last meta */
-    int c_failed;
-    uint64_t c_last_gen;        /* the last commit that wrote anything */
-    int c_unsynced;             /* ... and its meta page is not yet synced */
-    uint64_t c_durable;         /* every generation up to this is durable */
-    uint64_t c_syncs;
-    store_lat c_lat;
-    size_t work_used;
-    char work_error[256];
-
     char dir[];
 };
 
@@ -93,9 +63,6 @@ lat_add(store_lat *l, int64_t ns)
     l->sum += sec;
 }
 
-static int start_committer(store *s, char *err, size_t errlen);
-static void stop_committer(store *s);
-
 static int
 fail(store *s, const char *fmt, ...)
 {
@@ -105,24 +72,6 @@ fail(store *s, const char *fmt, ...)
     va_end(ap);
     s->failed = 1;
     return -1;
-}
-
-uint64_t
-store_turn_gen(const store *s)
-{
-    return s->turn_gen;
-}
-
-uint64_t
-store_durable_gen(const store *s)
-{
-    return s->durable_gen;
-}
-
-int
-store_event_fd(const store *s)
-{
-    return s->threaded ? s->efd : -1;
 }
 
 const char *
@@ -188,11 +137,6 @@ replay_journal(store *s, char *err, size_t errlen)
         return -1;
     }
     s->txn = NULL;
-    /* The journal goes next: its records must be durable in the store. */
-    if ((r = mdb_env_sync(s->e.env, 1))) {
-        snprintf(err, errlen, "cannot sync the journal replay: %s", mdb_strerror(r));
-        return -1;
-    }
     if (journal_reset_synced(&s->jr) < 0) {
         snprintf(err, errlen, "cannot empty %s: %s", path, strerror(errno));
         return -1;
@@ -235,11 +179,7 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
     if (senv_refuse_binlog(dir, err, errlen) < 0 || senv_lock(dir, &s->lockfd, err, errlen) < 0)
         goto fail;
 
-    /* Zero-loss mode leaves the meta page's sync to the committer, which
-     * gets it from the next commit's data sync or a sync of its own. */
-    int flags = mode == STORE_SYNC_NEVER ? SENV_NOSYNC
-              : mode == STORE_SYNC_ALWAYS ? SENV_NOMETASYNC : 0;
-    if (senv_open(&s->e, dir, flags, err, errlen) < 0)
+    if (senv_open(&s->e, dir, mode == STORE_SYNC_NEVER ? SENV_NOSYNC : 0, err, errlen) < 0)
         goto fail;
     s->mapsize = s->e.mapsize;
     int r;
@@ -253,8 +193,6 @@ store_open(const char *dir, enum store_mode mode, int64_t interval_ms, char *err
         goto fail;
     }
     mdb_txn_reset(s->rtxn);
-    if (mode == STORE_SYNC_ALWAYS && start_committer(s, err, errlen) < 0)
-        goto fail;
     return s;
 
 fail:
@@ -488,305 +426,10 @@ begin(store *s, size_t bytes)
     return 0;
 }
 
-/* ---- the committer thread (zero-loss mode) ----
- *
- * The environment runs with MDB_NOMETASYNC: a commit writes its pages,
- * syncs them, then writes the meta page that points to them without a
- * sync. The meta page becomes durable with the next commit's data sync,
- * or with a sync of its own when nothing else is waiting. So each commit
- * costs one device flush under load instead of two, a meta page never
- * reaches the disk before the pages it points to, and a generation counts
- * as durable only once its meta page has been synced. The loop decides
- * when a sync of its own is due: when a commit ends and it has no batch to
- * follow it (see store_end_turn). */
-
-/* One batch in one transaction. 1 if it wrote anything, 0 if it changed
- * nothing (LMDB then neither writes nor syncs), -1 on failure. Runs on the
- * committer thread, which alone writes to LMDB and data.mdb meanwhile. */
-static int
-commit_batch(store *s, const batch *b, char *err, size_t errlen)
-{
-    zero_ahead(s, s->work_used);
-    MDB_txn *txn;
-    int r = mdb_txn_begin(s->e.env, NULL, 0, &txn);
-    if (r) {
-        snprintf(err, errlen, "cannot begin a store transaction: %s", mdb_strerror(r));
-        return -1;
-    }
-    size_t id = mdb_txn_id(txn);
-    batch_op op;
-    for (size_t pos = 0; pos < b->len;) {
-        pos = batch_next(b, pos, &op);
-        MDB_val k = {op.klen, (void *)op.key}, v = {op.vlen, (void *)op.val};
-        if (op.del) {
-            r = mdb_del(txn, s->e.dbi[op.db], &k, NULL);
-            if (r == MDB_NOTFOUND)
-                r = 0;
-        } else {
-            r = mdb_put(txn, s->e.dbi[op.db], &k, &v, op.append ? MDB_APPEND : 0);
-        }
-        if (r) {
-            mdb_txn_abort(txn);
-            snprintf(err, errlen, "store %s failed: %s", op.del ? "delete" : "write",
-                     mdb_strerror(r));
-            return -1;
-        }
-    }
-    if ((r = mdb_txn_commit(txn))) {
-        snprintf(err, errlen, "store commit failed: %s", mdb_strerror(r));
-        return -1;
-    }
-    MDB_envinfo info;
-    mdb_env_info(s->e.env, &info);
-    return info.me_last_txnid == id;
-}
-
-static void
-notify(store *s)
-{
-    uint64_t one = 1;
-    pthread_cond_broadcast(&s->cv);
-    if (write(s->efd, &one, sizeof one) < 0) {
-        /* Only a full counter fails, and then the loop is awake anyway. */
-    }
-}
-
-static void *
-committer(void *arg)
-{
-    store *s = arg;
-    char err[sizeof s->work_error];
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        if (!s->work && s->sync_req && s->c_unsynced && !s->c_failed) {
-            /* Nothing more to commit: sync the last meta page by itself. */
-            uint64_t gen = s->c_last_gen;
-            s->syncing = 1;
-            pthread_mutex_unlock(&s->mu);
-            int r = mdb_env_sync(s->e.env, 1);
-            if (r)
-                snprintf(err, sizeof err, "store commit failed: %s (syncing the last commit)",
-                         mdb_strerror(r));
-            pthread_mutex_lock(&s->mu);
-            s->syncing = 0;
-            s->sync_req = 0;
-            if (r) {
-                s->c_failed = 1;
-                memcpy(s->work_error, err, sizeof err);
-            } else {
-                s->c_durable = gen;
-                s->c_unsynced = 0;
-                s->c_syncs++;
-            }
-            notify(s);
-            continue;
-        }
-        if (!s->work && s->sync_req && !s->c_unsynced)
-            s->sync_req = 0;            /* a commit since made it durable */
-        while (!s->work && !s->quit && !(s->sync_req && s->c_unsynced && !s->c_failed))
-            pthread_cond_wait(&s->cv, &s->mu);
-        if (!s->work) {
-            if (s->quit && !(s->sync_req && s->c_unsynced && !s->c_failed))
-                break;
-            continue;
-        }
-        uint64_t gen = s->inflight_gen;
-        int failed = s->c_failed;
-        pthread_mutex_unlock(&s->mu);
-        err[0] = 0;
-        int64_t t0 = now_ns();
-        int r = failed ? -1 : commit_batch(s, s->inflight, err, sizeof err);
-        int64_t took = now_ns() - t0;
-        pthread_mutex_lock(&s->mu);
-        if (r >= 0)
-            lat_add(&s->c_lat, took);
-        s->work = 0;
-        s->done = 1;
-        if (r < 0) {
-            if (!s->c_failed)
-                memcpy(s->work_error, err, sizeof err);
-            s->c_failed = 1;
-        } else if (r == 1) {
-            /* This commit's data sync made the previous meta page durable. */
-            if (s->c_unsynced)
-                s->c_durable = s->c_last_gen;
-            s->c_last_gen = gen;
-            s->c_unsynced = 1;
-            s->c_syncs++;
-        } else if (s->c_unsynced) {
-            s->c_last_gen = gen;        /* as durable as the commit before it */
-        } else {
-            s->c_durable = gen;         /* changed nothing: durable already */
-        }
-        notify(s);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
-}
-
-static int
-start_committer(store *s, char *err, size_t errlen)
-{
-    s->open = &s->batches[0];
-    s->inflight = &s->batches[1];
-    s->open_gen = 1;
-    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->efd < 0) {
-        snprintf(err, errlen, "cannot create an eventfd: %s", strerror(errno));
-        return -1;
-    }
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    /* Signals are the event loop's business: the committer blocks them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&s->thread, NULL, committer, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r) {
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->mu);
-        close(s->efd);
-        snprintf(err, errlen, "cannot start the committer thread: %s", strerror(r));
-        return -1;
-    }
-    s->threaded = 1;
-    return 0;
-}
-
-/* Give the open batch to the committer, which is done with the last one.
- * A growing map is resized here, and only while the committer is not
- * syncing either: LMDB wants no transaction in the process then. */
-static int
-hand_off(store *s)
-{
-    if (s->rtxn_live) {
-        mdb_txn_reset(s->rtxn);
-        s->rtxn_live = 0;
-    }
-    size_t used = used_bytes(s);
-    size_t need = s->open->len * 2 + ((size_t)64 << 10);
-    pthread_mutex_lock(&s->mu);
-    if (used + need > s->mapsize - s->mapsize / 4) {
-        while (s->syncing)
-            pthread_cond_wait(&s->cv, &s->mu);
-        size_t size = s->mapsize;
-        while (used + need > size - size / 4)
-            size *= 2;
-        int r = mdb_env_set_mapsize(s->e.env, size);
-        if (r) {
-            pthread_mutex_unlock(&s->mu);
-            return fail(s, "cannot grow the store map to %zu bytes: %s", size, mdb_strerror(r));
-        }
-        s->mapsize = size;
-    }
-    s->used_cache = used;
-    batch *b = s->inflight;
-    s->inflight = s->open;
-    s->open = b;
-    s->inflight_gen = s->open_gen++;
-    s->busy = 1;
-    s->work_used = used;
-    s->work = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return 0;
-}
-
-/* Take the committer's news: a finished batch (waiting for it if asked)
- * and how far commits are durable; or its failure. */
-static int
-collect(store *s, int wait)
-{
-    uint64_t n;
-    if (read(s->efd, &n, sizeof n) < 0) {
-        /* EAGAIN: nothing new signalled; the state below says the same. */
-    }
-    pthread_mutex_lock(&s->mu);
-    while (wait && s->busy && !s->done)
-        pthread_cond_wait(&s->cv, &s->mu);
-    int done = s->done, failed = s->c_failed;
-    s->done = 0;
-    s->durable_gen = s->c_durable;
-    s->syncs = s->c_syncs;
-    s->lat = s->c_lat;
-    pthread_mutex_unlock(&s->mu);
-    if (failed)
-        return fail(s, "%s", s->work_error);
-    if (done && s->busy) {
-        s->busy = 0;
-        s->commits++;
-        batch_clear(s->inflight);
-        /* Bodies now come from the map: look again with a fresh snapshot. */
-        if (s->rtxn_live) {
-            mdb_txn_reset(s->rtxn);
-            s->rtxn_live = 0;
-        }
-    }
-    return 0;
-}
-
-/* With no batch to follow the last commit, ask for its meta page's sync. */
-static void
-request_sync(store *s)
-{
-    if (s->busy || s->durable_gen >= s->inflight_gen)
-        return;
-    pthread_mutex_lock(&s->mu);
-    if (!s->sync_req) {
-        s->sync_req = 1;
-        pthread_cond_broadcast(&s->cv);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Commit everything recorded so far and wait until it is durable (clean
- * shutdown). */
-static int
-drain_committer(store *s)
-{
-    if (collect(s, 1) < 0)
-        return -1;
-    if (s->open->nops && (hand_off(s) < 0 || collect(s, 1) < 0))
-        return -1;
-    request_sync(s);
-    pthread_mutex_lock(&s->mu);
-    while (s->c_durable < s->inflight_gen && !s->c_failed)
-        pthread_cond_wait(&s->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-    return collect(s, 0);
-}
-
-static void
-stop_committer(store *s)
-{
-    if (!s->threaded)
-        return;
-    pthread_mutex_lock(&s->mu);
-    s->quit = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
-    batch_free(&s->batches[0]);
-    batch_free(&s->batches[1]);
-    close(s->efd);
-    s->threaded = 0;
-}
-
 static int
 write_rec(store *s, int db, const void *key, size_t klen, const void *val, size_t vlen, unsigned flags)
 {
-    if (s->failed)
-        return -1;
-    if (s->threaded) {
-        if (batch_put(s->open, db, key, klen, val, vlen, (flags & MDB_APPEND) != 0) < 0)
-            return fail(s, "out of memory for the store's batch");
-        s->writes++;
-        return 0;
-    }
-    if (begin(s, klen + vlen) < 0)
+    if (s->failed || begin(s, klen + vlen) < 0)
         return -1;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
     int r = mdb_put(s->txn, s->e.dbi[db], &k, &v, flags);
@@ -802,15 +445,7 @@ write_rec(store *s, int db, const void *key, size_t klen, const void *val, size_
 static int
 delete_rec(store *s, int db, const void *key, size_t klen)
 {
-    if (s->failed)
-        return -1;
-    if (s->threaded) {
-        if (batch_del(s->open, db, key, klen) < 0)
-            return fail(s, "out of memory for the store's batch");
-        s->writes++;
-        return 0;
-    }
-    if (begin(s, klen + 64) < 0)
+    if (s->failed || begin(s, klen + 64) < 0)
         return -1;
     MDB_val k = {klen, (void *)key};
     int r = mdb_del(s->txn, s->e.dbi[db], &k, NULL);
@@ -866,9 +501,6 @@ hook_put(void *ctx, const job *j, const char *body)
     /* Ids only grow, so both records go at the end of their trees. */
     if (write_rec(s, DB_BODIES, key, 8, body, (size_t)j->body_size + 2, MDB_APPEND) < 0)
         return -1;
-    /* Until its batch is committed, the body is read from the batch. */
-    if (s->threaded && batch_index_body(s->open, j->id) < 0)
-        return fail(s, "out of memory for the store's batch");
     return hook_update(ctx, j);
 }
 
@@ -901,14 +533,6 @@ hook_body(void *ctx, const job *j)
     store *s = ctx;
     unsigned char key[8];
     bs_put_u64(key, j->id);
-    if (s->threaded) {
-        size_t len = 0;
-        const char *p = batch_body(s->open, j->id, &len);
-        if (!p && s->busy)
-            p = batch_body(s->inflight, j->id, &len);
-        if (p)
-            return len == (size_t)j->body_size + 2 ? p : NULL;
-    }
     MDB_txn *txn = s->txn;
     if (!txn) {
         if (!s->rtxn_live) {
@@ -963,21 +587,6 @@ store_end_turn(store *s)
     }
     if (s->failed || save_next_id(s) < 0)
         return -1;
-    if (s->threaded) {
-        /* Take a finished commit first, so the next starts at once. */
-        if (collect(s, 0) < 0)
-            return -1;
-        /* Replies wait for the batch holding the turn's changes; with none,
-         * for the last batch, as they may show its changes. */
-        s->turn_gen = s->open->nops ? s->open_gen : s->inflight_gen;
-        if (!s->busy && s->open->nops && hand_off(s) < 0)
-            return -1;
-        /* A batch to follow makes the last commit durable with its own data
-         * sync; without one, the last commit needs a sync of its own now. */
-        request_sync(s);
-        return 0;
-    }
-    s->turn_gen = 0;
     if (s->mode != STORE_SYNC_INTERVAL)
         return commit(s);
     /* Interval mode: the turn's records reach the journal (the page cache)
@@ -1035,7 +644,7 @@ store_stats(void *ctx, buf *out)
         "store-syncs: %llu\n"
         "store-changes-per-commit: %.2f\n"
         "store-sync-mode: \"%s\"\n",
-        s->busy ? s->used_cache : used_bytes(s), s->mapsize, (unsigned long long)s->commits,
+        used_bytes(s), s->mapsize, (unsigned long long)s->commits,
         (unsigned long long)s->syncs,
         s->commits ? (double)s->changes / (double)s->commits : 0.0,
         s->mode == STORE_SYNC_ALWAYS ? "always" : s->mode == STORE_SYNC_NEVER ? "never" : "interval");
@@ -1044,7 +653,7 @@ store_stats(void *ctx, buf *out)
 void
 store_get_metrics(store *s, store_metrics *m)
 {
-    m->size = s->busy ? s->used_cache : used_bytes(s);
+    m->size = used_bytes(s);
     m->map_size = s->mapsize;
     m->commits = s->commits;
     m->syncs = s->syncs;
@@ -1066,8 +675,6 @@ store_flush(store *s)
 {
     if (s->failed || save_next_id(s) < 0)
         return -1;
-    if (s->threaded)
-        return drain_committer(s);
     if (s->have_journal && journal_flush(&s->jr) < 0)
         return fail(s, "journal write failed: %s", strerror(errno));
     return commit(s);
@@ -1078,7 +685,6 @@ store_close(store *s)
 {
     if (!s)
         return;
-    stop_committer(s);
     if (s->txn)
         mdb_txn_abort(s->txn);
     if (s->rtxn)

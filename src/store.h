@@ -2,11 +2,9 @@
  * (with journal.c and migrate/) is the only code that includes lmdb.h.
  *
  * Modes (see docs/durability.md):
- *   STORE_SYNC_ALWAYS  (-b alone, -f 0): a committer thread commits, with
- *                      LMDB's syncs, the changes of every loop turn since its
- *                      last commit in one transaction, while the loop goes on
- *                      with the next turns; no reply that acknowledges a
- *                      change leaves before the commit holding it is done.
+ *   STORE_SYNC_ALWAYS  (-b alone, -f 0): every loop turn's changes are one
+ *                      transaction, committed with a sync before any reply
+ *                      that acknowledges them leaves.
  *   STORE_SYNC_INTERVAL (-f MS): one transaction stays open and is committed
  *                      with a sync every MS ms; meanwhile each turn's changes
  *                      are appended, unsynced, to a checksummed journal.
@@ -34,17 +32,9 @@ store *store_open(const char *dir, enum store_mode mode, int64_t interval_ms,
 /* Rebuilds the queue from the store in one pass; -1 with a message. */
 int store_load(store *s, queue *q, char *err, size_t errlen);
 /* End of a loop turn: make this turn's changes as durable as the mode
- * promises, or (zero-loss mode) hand them to the committer. -1 means an I/O
- * error: nothing not yet acknowledged may be, and the server must stop. */
+ * promises. -1 means an I/O error: nothing of the turn may be acknowledged
+ * and the server must stop. */
 int store_end_turn(store *s);
-/* After store_end_turn: the generation that must be durable before this
- * turn's replies leave (0: none). */
-uint64_t store_turn_gen(const store *s);
-/* Every generation up to this one is durable. */
-uint64_t store_durable_gen(const store *s);
-/* Readable when the committer has finished a commit (zero-loss mode), so
- * the loop wakes to collect it at the end of the turn; -1 in other modes. */
-int store_event_fd(const store *s);
 /* Interval mode: commit and sync when the interval has passed. */
 int store_tick(store *s, int64_t now);
 /* Monotonic ns when store_tick has work, or INT64_MAX. */

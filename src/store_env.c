@@ -146,8 +146,7 @@ senv_open(store_env *e, const char *dir, int flags, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create an LMDB environment: %s", mdb_strerror(r));
         goto fail;
     }
-    unsigned envflags = (readonly ? MDB_RDONLY : 0) | (flags & SENV_NOSYNC ? MDB_NOSYNC : 0) |
-                        (flags & SENV_NOMETASYNC ? MDB_NOMETASYNC : 0);
+    unsigned envflags = (readonly ? MDB_RDONLY : 0) | (flags & SENV_NOSYNC ? MDB_NOSYNC : 0);
     if ((r = mdb_env_open(e->env, dir, envflags, 0600))) {
         if (r == MDB_INVALID || r == MDB_VERSION_MISMATCH)
             snprintf(err, errlen, "%s/data.mdb is not a valid LMDB file (corrupt or foreign: %s); "
@@ -203,11 +202,6 @@ senv_open(store_env *e, const char *dir, int flags, char *err, size_t errlen)
     txn = NULL;
     if (r) {
         snprintf(err, errlen, "%s: cannot commit the opening transaction: %s", dir, mdb_strerror(r));
-        goto fail;
-    }
-    /* Without meta syncs, make a new or upgraded store durable now. */
-    if ((flags & SENV_NOMETASYNC) && !readonly && (r = mdb_env_sync(e->env, 1))) {
-        snprintf(err, errlen, "%s: cannot sync the store: %s", dir, mdb_strerror(r));
         goto fail;
     }
     return 0;

@@ -23,7 +23,6 @@ typedef struct store_env {
 enum {
     SENV_READONLY = 1,          /* never write; refuse what needs writing */
     SENV_NOSYNC = 2,            /* MDB_NOSYNC (-F) */
-    SENV_NOMETASYNC = 4,        /* MDB_NOMETASYNC: the caller syncs the meta page */
 };
 
 /* Take DIR/lock (the lock stock beanstalkd takes too); -1 if held. */
