@@ -157,7 +157,9 @@ run: deps beanstalkd
 
 # Speed against stock beanstalkd, alternating runs, ratios printed: memory
 # mode; then our zero-loss store with 50 producers against stock's -b -f 0
-# and against stock's -b default (-f 50); then RAM per job and start-up.
+# and against stock's -b default (-f 50); then RAM per job and start-up;
+# then many tubes and idle connections against one tube; then a million
+# delayed jobs (idle CPU, CPU per ripened job).
 bench: all
 	tools/bench.sh ./beanstalkd $(STOCK)
 	BENCH_WORKLOADS=put BENCH_CLIENT_ARGS="-c 50" BENCH_SERVER_ARGS="-b -f 0" \
@@ -165,6 +167,8 @@ bench: all
 	BENCH_WORKLOADS=put BENCH_CLIENT_ARGS="-c 50" BENCH_SERVER_ARGS="-b" \
 	  tools/bench.sh ./beanstalkd $(STOCK)
 	python3 tools/bench_store.py ./beanstalkd $(STOCK)
+	tools/bench_scale.sh ./beanstalkd $(STOCK)
+	python3 tools/bench_delayed.py ./beanstalkd $(STOCK)
 
 # systemd units (tools/systemd/, with @BINDIR@ replaced by the installed
 # daemon's directory) and the sysusers.d file that creates their user.

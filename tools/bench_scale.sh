@@ -21,6 +21,21 @@ SECS=${SCALE_SECONDS:-4}
 ROUNDS=${SCALE_ROUNDS:-3}
 PAIRS=${SCALE_PAIRS:-2}
 
+# Both ends need a descriptor per connection: TUBES + IDLE + pairs each.
+# Raise the limit as far as allowed; where the hard limit is lower (20000
+# on the development VMs, even for root), scale TUBES and IDLE down
+# together to fit, and say so.
+want=$(( TUBES + IDLE + 4 * PAIRS + 100 ))
+ulimit -Hn "$want" 2>/dev/null
+ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+have=$(ulimit -n)
+if [ "$have" != unlimited ] && [ "$have" -lt "$want" ]; then
+    fit=$(( (have - 4 * PAIRS - 100) / 2 ))
+    echo "scale: open-file limit $have < $want: using $fit tubes and $fit idle connections" >&2
+    TUBES=$fit
+    IDLE=$fit
+fi
+
 servers=("$OURS")
 [ -x "$STOCK" ] && servers+=("$STOCK")
 
