@@ -16,13 +16,8 @@ N = int(os.environ.get("DELAYED_JOBS", "1000000"))
 IDLE = float(os.environ.get("DELAYED_IDLE_SECONDS", "10"))
 TICK = os.sysconf("SC_CLK_TCK")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_store import free_port  # noqa: E402
 
 
 def cpu(pid):

@@ -60,7 +60,7 @@ build/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c $(FUZZ_PROTO_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_PROTO_OBJS)
 
-build/fuzz/fuzz_binlog: tests/fuzz/fuzz_binlog.c $(FUZZ_BINLOG_OBJS) tools/binlog.h
+build/fuzz/fuzz_binlog: tests/fuzz/fuzz_binlog.c tests/fuzz/scratch.h $(FUZZ_BINLOG_OBJS) tools/binlog.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BINLOG_OBJS)
 
@@ -68,7 +68,7 @@ build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_RECORD_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_RECORD_OBJS)
 
-build/fuzz/fuzz_store: tests/fuzz/fuzz_store.c $(FUZZ_STORE_OBJS) $(HEADERS)
+build/fuzz/fuzz_store: tests/fuzz/fuzz_store.c tests/fuzz/scratch.h $(FUZZ_STORE_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_STORE_OBJS) -llmdb
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "binlog.h"
+#include "scratch.h"
 
 #define SEP "\n--next-binlog-file--\n"
 #define MAX_FILES 8
@@ -47,23 +48,11 @@ die(const char *what)
     abort();
 }
 
-/* Remove every file of dir but "lock"; a missing dir is empty. */
+/* Empty dir but its "lock"; a missing dir is empty already. */
 static void
 empty_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[8192];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-            !strcmp(e->d_name, "lock"))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
+    scratch_empty(dir, "lock");
 }
 
 /* At exit: the scratch directory goes (libFuzzer exits normally when its

@@ -25,6 +25,7 @@
 #include "schema.h"
 #include "store.h"
 #include "store_offline.h"
+#include "scratch.h"
 
 static char dir[4096];
 
@@ -38,18 +39,8 @@ die(const char *what, const char *msg)
 static void
 empty_dir(void)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    if (scratch_empty(dir, NULL) < 0)
         die("cannot open the scratch directory", NULL);
-    struct dirent *e;
-    char p[8192];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
 }
 
 static void
