@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,8 +53,16 @@ on_accept(evutil_socket_t fd, short what, void *arg)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a moment rather
                  * than spin on a listener that stays readable. Existing
-                 * connections keep working. */
-                log_errno("accept");
+                 * connections keep working. Said once per episode, not at
+                 * every retry. */
+                if (!srv->starved) {
+                    struct rlimit rl = {0};
+                    getrlimit(RLIMIT_NOFILE, &rl);
+                    log_warn("accept: %s (fd limit %llu): new connections wait in the listen "
+                             "queue until others close; existing ones keep working",
+                             strerror(errno), (unsigned long long)rl.rlim_cur);
+                    srv->starved = 1;
+                }
                 for (int k = 0; k < srv->nls; k++)
                     event_del(srv->ls[k].ev);
                 struct timeval tv = {0, 100000};
@@ -62,6 +71,10 @@ on_accept(evutil_socket_t fd, short what, void *arg)
                 log_errno("accept");
             }
             return;
+        }
+        if (srv->starved) {
+            srv->starved = 0;
+            log_info("accepting connections again");
         }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

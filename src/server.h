@@ -33,6 +33,7 @@ typedef struct server {
     conn *all;                      /* every open conn */
     store *store;                   /* NULL in memory mode */
     int stop;
+    int starved;                    /* accept ran out of descriptors */
 } server;
 
 /* Queue c for end-of-turn processing (idempotent). */
