@@ -11,7 +11,6 @@
 
 struct server;
 
-
 typedef struct conn {
     session s;
     struct server *srv;

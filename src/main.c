@@ -11,8 +11,8 @@
 #include "net.h"
 #include "options.h"
 #include "server.h"
-#include "stats.h"
 #include "metrics.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 
@@ -135,15 +135,13 @@ main(int argc, char **argv)
     char mxdesc[300] = "";
     if (o.metrics) {
         char err[512];
-        if (!(mx = metrics_start(&srv, o.metrics, err, sizeof err))) {
+        if (!(mx = metrics_start(&srv, o.metrics_host, o.metrics_port, err, sizeof err))) {
             log_warn("%s", err);
             return 111;
         }
-        char host[256];
-        unsigned port = 0;
-        metrics_parse_spec(o.metrics, host, sizeof host, &port);
+        int v6 = strchr(o.metrics_host, ':') != NULL;
         snprintf(mxdesc, sizeof mxdesc, "; metrics on http://%s%s%s:%u/metrics",
-                 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+                 v6 ? "[" : "", o.metrics_host, v6 ? "]" : "", o.metrics_port);
     }
     /* As beanstalkd does: drop privileges before the store is opened, so
      * its files belong to the user the server runs as. */

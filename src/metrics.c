@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "server.h"
-#include "stats.h"
 #include "util.h"
 
 struct metrics {
@@ -278,15 +277,8 @@ on_other(struct evhttp_request *req, void *arg)
 }
 
 metrics *
-metrics_start(server *srv, const char *spec, char *err, size_t errlen)
+metrics_start(server *srv, const char *host, unsigned port, char *err, size_t errlen)
 {
-    char host[256];
-    unsigned port;
-    if (metrics_parse_spec(spec, host, sizeof host, &port) < 0) {
-        snprintf(err, errlen, "bad --metrics address %s: want PORT, HOST:PORT or [V6ADDR]:PORT",
-                 spec);
-        return NULL;
-    }
     metrics *m = calloc(1, sizeof *m);
     if (!m || !(m->http = evhttp_new(srv->base))) {
         free(m);

@@ -10,13 +10,14 @@
 struct server;
 typedef struct metrics metrics;
 
-/* Listen on spec: "PORT" (on 127.0.0.1), "HOST:PORT" or "[V6ADDR]:PORT".
- * NULL with a message in err when spec is bad or the address is taken. */
-metrics *metrics_start(struct server *srv, const char *spec, char *err, size_t errlen);
+/* Listen on host and port (as metrics_parse_spec gives them). NULL with a
+ * message in err when the address cannot be taken. */
+metrics *metrics_start(struct server *srv, const char *host, unsigned port, char *err,
+                       size_t errlen);
 void metrics_stop(metrics *m);
 
-/* Split spec as metrics_start does; -1 if malformed. host gets at most
- * hostlen bytes, port is 1..65535. */
+/* Split spec: "PORT" (host 127.0.0.1), "HOST:PORT" or "[V6ADDR]:PORT"; -1 if
+ * malformed. host gets at most hostlen bytes, port is 1..65535. */
 int metrics_parse_spec(const char *spec, char *host, size_t hostlen, unsigned *port);
 
 #endif

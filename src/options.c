@@ -83,11 +83,10 @@ options_parse(options *o, char **argv)
             if (strncmp(arg, "--metrics", n) || (arg[n] && arg[n] != '='))
                 bad("unknown option: ", arg);
             const char *val = arg[n] == '=' ? arg + n + 1 : *argv++;
-            char host[256];
-            unsigned port;
             if (!val)
                 bad("option requires an argument: --metrics", NULL);
-            if (metrics_parse_spec(val, host, sizeof host, &port) < 0)
+            if (metrics_parse_spec(val, o->metrics_host, sizeof o->metrics_host,
+                                   &o->metrics_port) < 0)
                 bad("invalid --metrics address (want PORT, HOST:PORT or [V6ADDR]:PORT): ", val);
             o->metrics = val;
             continue;

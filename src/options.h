@@ -18,7 +18,9 @@ typedef struct options {
     size_t binlog_size;         /* -s: accepted; the LMDB store has no files to size */
     int64_t fsync_ms;           /* -f; 0 = sync every turn (default); -1 with -F */
     int verbosity;              /* -V */
-    const char *metrics;        /* --metrics [HOST:]PORT; NULL: off */
+    const char *metrics;        /* --metrics [HOST:]PORT as given; NULL: off */
+    char metrics_host[256];     /* ... and parsed */
+    unsigned metrics_port;
 } options;
 
 /* Parses argv (after the program name). Exits as beanstalkd does for -h,

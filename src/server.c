@@ -207,10 +207,6 @@ server_attach_store(server *srv, store *st)
     srv->p.store_writes = store_writes;
 }
 
-/* The end of a loop turn: run due timers, let woken or unblocked
- * connections go on with their buffered input, then send every reply
- * produced in this turn. A durable store commits between the two, so
- * replies leave only after their changes are safe. */
 /* Let every queued connection go on with its buffered input (woken ones
  * included, as they appear); returns them as a list to flush. */
 static conn *
@@ -250,6 +246,10 @@ server_flush_now(server *srv)
         flush_all(resume_dirty(srv, now_ns()));
 }
 
+/* The end of a loop turn: run due timers, let woken or unblocked
+ * connections go on with their buffered input, then send every reply
+ * produced in this turn. A durable store commits between the two, so
+ * replies leave only after their changes are safe. */
 static void
 end_of_turn(server *srv)
 {

@@ -636,18 +636,18 @@ store_has_room(store *s, uint64_t size)
 void
 store_stats(void *ctx, buf *out)
 {
-    store *s = ctx;
+    store_metrics m;
+    store_get_metrics(ctx, &m);
     buf_printf(out,
-        "store-size: %zu\n"
-        "store-map-size: %zu\n"
+        "store-size: %llu\n"
+        "store-map-size: %llu\n"
         "store-commits: %llu\n"
         "store-syncs: %llu\n"
         "store-changes-per-commit: %.2f\n"
         "store-sync-mode: \"%s\"\n",
-        used_bytes(s), s->mapsize, (unsigned long long)s->commits,
-        (unsigned long long)s->syncs,
-        s->commits ? (double)s->changes / (double)s->commits : 0.0,
-        s->mode == STORE_SYNC_ALWAYS ? "always" : s->mode == STORE_SYNC_NEVER ? "never" : "interval");
+        (unsigned long long)m.size, (unsigned long long)m.map_size,
+        (unsigned long long)m.commits, (unsigned long long)m.syncs,
+        m.commits ? (double)m.changes / (double)m.commits : 0.0, m.mode);
 }
 
 void

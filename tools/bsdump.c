@@ -1116,15 +1116,6 @@ usage(FILE *f)
 }
 
 static int
-bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry `bsdump --help`.\n");
-    return 2;
-}
-
-static int
 parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -1195,7 +1186,7 @@ parse_args(int argc, char **argv, opts *o)
             break;
         case 't':
             if (!*optarg || strlen(optarg) > BS_TUBE_NAME_MAX)
-                return bad_usage("bad tube name '%s'", optarg);
+                return tool_bad_usage("bad tube name '%s'", optarg);
             o->tube = optarg;
             o->filtered = 1;
             break;
@@ -1207,17 +1198,17 @@ parse_args(int argc, char **argv, opts *o)
             else if (!strcmp(optarg, "buried"))
                 o->state = BS_STORED_BURIED;
             else
-                return bad_usage("bad state '%s' (ready, delayed or buried)", optarg);
+                return tool_bad_usage("bad state '%s' (ready, delayed or buried)", optarg);
             o->filtered = 1;
             break;
         case 'i':
             if (parse_ids(optarg, &o->from, &o->to) < 0)
-                return bad_usage("bad id range '%s' (A-B, A, A- or -B)", optarg);
+                return tool_bad_usage("bad id range '%s' (A-B, A, A- or -B)", optarg);
             o->filtered = 1;
             break;
         case 'j':
             if (parse_u64(optarg, &o->job) < 0 || !o->job)
-                return bad_usage("bad job id '%s'", optarg);
+                return tool_bad_usage("bad job id '%s'", optarg);
             o->mode = M_JOB;
             modes++;
             break;
@@ -1229,7 +1220,7 @@ parse_args(int argc, char **argv, opts *o)
             else if (!strcmp(optarg, "raw"))
                 o->body = B_RAW;
             else
-                return bad_usage("bad body format '%s' (escaped, base64 or raw)", optarg);
+                return tool_bad_usage("bad body format '%s' (escaped, base64 or raw)", optarg);
             o->body_given = 1;
             break;
         case 'f':
@@ -1238,7 +1229,7 @@ parse_args(int argc, char **argv, opts *o)
             else if (!strcmp(optarg, "text"))
                 o->json = 0;
             else
-                return bad_usage("bad format '%s' (text or json)", optarg);
+                return tool_bad_usage("bad format '%s' (text or json)", optarg);
             break;
         case O_BINLOG:
             o->mode = M_BINLOG;
@@ -1247,14 +1238,14 @@ parse_args(int argc, char **argv, opts *o)
             break;
         case 'z':
             if (parse_u64(optarg, &n) < 0 || n < 2 || n > BINLOG_STOCK_SIZE_LIMIT_MAX)
-                return bad_usage("bad --max-job-size '%s' (2 to 1073741824, as stock's -z)",
+                return tool_bad_usage("bad --max-job-size '%s' (2 to 1073741824, as stock's -z)",
                                  optarg);
             o->max_job_size = (size_t)n;
             binlog_opts = 1;
             break;
         case O_FILE_SIZE:
             if (parse_u64(optarg, &n) < 0 || n < 1024 || n > INT64_MAX)
-                return bad_usage("bad --file-size '%s' (at least 1024 bytes)", optarg);
+                return tool_bad_usage("bad --file-size '%s' (at least 1024 bytes)", optarg);
             o->file_size = (int64_t)n;
             binlog_opts = 1;
             break;
@@ -1267,28 +1258,28 @@ parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             exit(0);
         case ':':
-            return bad_usage("option %s needs an argument", argv[optind - 1]);
+            return tool_bad_usage("option %s needs an argument", argv[optind - 1]);
         default:
-            return bad_usage("unknown option %s", argv[optind - 1]);
+            return tool_bad_usage("unknown option %s", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return bad_usage("%s", "no store directory given");
+        return tool_bad_usage("%s", "no store directory given");
     if (optind + 1 < argc)
-        return bad_usage("unexpected argument '%s' (one store directory only)", argv[optind + 1]);
+        return tool_bad_usage("unexpected argument '%s' (one store directory only)", argv[optind + 1]);
     o->dir = argv[optind];
     if (modes > 1)
-        return bad_usage("%s", "--list, --job, --binlog and --backup exclude each other");
+        return tool_bad_usage("%s", "--list, --job, --binlog and --backup exclude each other");
     if (o->filtered && o->mode != M_LIST)
-        return bad_usage("%s", "--tube, --state and --ids go with --list");
+        return tool_bad_usage("%s", "--tube, --state and --ids go with --list");
     if (o->body_given && o->mode != M_JOB)
-        return bad_usage("%s", "--body goes with --job");
+        return tool_bad_usage("%s", "--body goes with --job");
     if (o->body == B_RAW && o->json)
-        return bad_usage("%s", "--body raw cannot go into JSON (bodies there are base64)");
+        return tool_bad_usage("%s", "--body raw cannot go into JSON (bodies there are base64)");
     if (binlog_opts && o->mode != M_BINLOG)
-        return bad_usage("%s", "--max-job-size and --file-size go with --binlog");
+        return tool_bad_usage("%s", "--max-job-size and --file-size go with --binlog");
     if (o->out && !*o->out)
-        return bad_usage("%s", "empty destination directory");
+        return tool_bad_usage("%s", "empty destination directory");
     return 0;
 }
 

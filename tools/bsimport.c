@@ -648,15 +648,6 @@ usage(FILE *f)
 "Exit status: 0 imported, 1 error (nothing imported), 2 bad usage.\n");
 }
 
-static int
-bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry `bsimport --help`.\n");
-    return 2;
-}
-
 enum { O_SKIP_BAD_VERSION = 256, O_STRICT, O_NO_LOCK };
 
 static int
@@ -686,7 +677,7 @@ parse_args(int argc, char **argv, opts *o)
             unsigned long long v = strtoull(optarg, &end, 10);
             if (errno || *end || !*optarg || *optarg == '-' || v < 2 ||
                 v > BINLOG_STOCK_SIZE_LIMIT_MAX)
-                return bad_usage("bad --max-job-size '%s' (2 to 1073741824, as stock's -z)",
+                return tool_bad_usage("bad --max-job-size '%s' (2 to 1073741824, as stock's -z)",
                                  optarg);
             o->size_limit = (size_t)v;
             break;
@@ -700,19 +691,19 @@ parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             exit(0);
         case ':':
-            return bad_usage("option %s needs an argument", argv[optind - 1]);
+            return tool_bad_usage("option %s needs an argument", argv[optind - 1]);
         default:
-            return bad_usage("unknown option %s", argv[optind - 1]);
+            return tool_bad_usage("unknown option %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)
-        return bad_usage("%s", "give a binlog directory and a store directory");
+        return tool_bad_usage("%s", "give a binlog directory and a store directory");
     o->src = argv[optind];
     o->dst = argv[optind + 1];
     if (!*o->src || !*o->dst)
-        return bad_usage("%s", "empty directory name");
+        return tool_bad_usage("%s", "empty directory name");
     if (o->quiet && o->verbose)
-        return bad_usage("%s", "--quiet and --verbose exclude each other");
+        return tool_bad_usage("%s", "--quiet and --verbose exclude each other");
     o->tty = !o->quiet && !o->verbose && isatty(STDERR_FILENO);
     return 0;
 }

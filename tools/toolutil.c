@@ -7,6 +7,16 @@
 #include <time.h>
 
 #include "schema.h"
+#include "util.h"
+
+int
+tool_bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", progname);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry `%s --help`.\n", progname);
+    return 2;
+}
 
 int64_t
 tool_wall_now(void)

@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* "TOOL: " and fmt (with arg) on stderr, then a pointer to --help; returns
+ * 2, the tools' exit status for bad usage. progname names the tool. */
+int tool_bad_usage(const char *fmt, const char *arg);
 /* Wall-clock ns since the epoch. */
 int64_t tool_wall_now(void);
 /* "123 B", "4.5 MiB"...: written into buf, which is returned. */
