@@ -23,13 +23,13 @@ DEB_TEST  = python3 lmdb-utils fiu-utils
 
 CORE = util heap job tube queue buf parse proto stats
 STORE = store store_env journal crc32c migrate
-SERVER = conn server net options metrics
+SERVER = conn server gather net options metrics
 DAEMON_OBJS = $(addprefix build/obj/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 CORE_OBJS   = $(addprefix build/obj/,$(addsuffix .o,$(CORE)))
 ASAN_DAEMON_OBJS = $(addprefix build/asan/,$(addsuffix .o,$(CORE) $(STORE) $(SERVER) main))
 ASAN_CORE_OBJS   = $(addprefix build/asan/,$(addsuffix .o,$(CORE)))
 
-UNIT_TESTS = test_heap test_parse test_queue test_proto test_binlog
+UNIT_TESTS = test_heap test_parse test_queue test_proto test_binlog test_gather
 UNIT_BINS  = $(addprefix build/tests/,$(UNIT_TESTS))
 ASAN_UNIT_BINS = $(addprefix build/asan-tests/,$(UNIT_TESTS))
 
@@ -85,6 +85,15 @@ build/tests/%: tests/unit/%.c $(CORE_OBJS) $(HEADERS)
 build/tests/test_binlog: tests/unit/test_binlog.c build/obj/tools/binlog.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcmocka
+
+# Commit gathering's test runs a real libevent loop.
+build/tests/test_gather: tests/unit/test_gather.c build/obj/gather.o build/obj/util.o $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/obj/gather.o build/obj/util.o -levent -lcmocka
+
+build/asan-tests/test_gather: tests/unit/test_gather.c build/asan/gather.o build/asan/util.o $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< build/asan/gather.o build/asan/util.o -levent -lcmocka
 
 build/asan/tools/binlog.o: tools/binlog.c tools/binlog.h
 	@mkdir -p $(dir $@)

@@ -136,6 +136,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
     int64_t now = now_ns();
     ssize_t n;
 
+    gather_heard(&srv->gather, &c->gather_mark);
     if (c->s.state == SS_BODY && c->s.body) {
         /* A body that spans reads goes straight into its buffer. */
         size_t need = (size_t)c->s.put_size + 2 - c->s.have;
@@ -255,6 +256,7 @@ conn_close(conn *c)
     if (c->closed)
         return;
     c->closed = 1;
+    gather_heard(&c->srv->gather, &c->gather_mark);
     set_reading(c, 0);
     set_writing(c, 0);
     close(c->fd);

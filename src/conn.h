@@ -26,6 +26,7 @@ typedef struct conn {
      * committed. Positions count every output byte the connection ever had:
      * sent is what went out, released what may. */
     uint64_t sent, released;
+    uint64_t gather_mark;       /* see gather.h */
     struct conn *next_dirty;    /* server's list of conns to process and flush */
     struct conn *next_flush;    /* this turn's conns with replies to send */
     struct conn *next_dead;     /* server's list of closed conns to free */

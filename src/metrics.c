@@ -224,8 +224,15 @@ render(struct evbuffer *b, server *srv)
     one(b, "process_resident_memory_bytes", "gauge", "Resident memory.",
         (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));
     tubes(b, &srv->q, now);
-    if (srv->store)
+    if (srv->store) {
         store_part(b, srv->store);
+        one(b, "beanstalkd_store_gather_waits_total", "counter",
+            "Waits before a commit for clients the last commit answered (see docs/durability.md).",
+            srv->gather.waits);
+        one(b, "beanstalkd_store_gathered_total", "counter",
+            "Clients heard from during those waits, whose changes joined the commit.",
+            srv->gather.gathered);
+    }
 }
 
 /* ---- requests ---- */

@@ -186,6 +186,9 @@ server_init(server *srv)
     srv->timer = evtimer_new(srv->base, on_timer, srv);
     srv->accept_pause = evtimer_new(srv->base, on_accept_pause_end, srv);
     srv->timer_at = INT64_MAX;
+    srv->gather.tfd = -1;
+    if (gather_init(&srv->gather, srv->base) < 0)
+        return -1;
     int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
     for (int i = 0; i < 3; i++) {
         srv->sigs[i] = evsignal_new(srv->base, sigs[i], on_signal, srv);
@@ -264,14 +267,20 @@ end_of_turn(server *srv)
      * output released: a write event that fires during the next turn must
      * not send a reply whose change is not committed yet. */
     if (srv->store) {
+        int acks = store_turn_pending(srv->store);
         if (store_tick(srv->store, now) < 0 || store_end_turn(srv->store) < 0) {
             log_warn("store: %s; stopping without acknowledging this turn's changes",
                      store_error(srv->store));
             exit(1);
         }
+        if (acks)
+            gather_begin(&srv->gather);
         for (conn *c = flush; c; c = c->next_flush)
-            if (!c->closed)
+            if (!c->closed) {
                 c->released = c->sent + buf_pending(&c->s.out);
+                if (acks)
+                    gather_mark(&srv->gather, &c->gather_mark);
+            }
     }
     flush_all(flush);
 
@@ -307,6 +316,8 @@ server_run(server *srv)
             log_warn("event loop failed");
             return 1;
         }
+        if (srv->store && store_turn_pending(srv->store))
+            gather_wait(&srv->gather, srv->base, store_last_commit_ns(srv->store));
         end_of_turn(srv);
         /* Woken connections may have more to do before we sleep again. */
         while (srv->dirty && !srv->stop)
@@ -343,6 +354,7 @@ server_free(server *srv)
         event_free(srv->timer);
     if (srv->accept_pause)
         event_free(srv->accept_pause);
+    gather_free(&srv->gather);
     queue_free(&srv->q);
     if (srv->base)
         event_base_free(srv->base);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "gather.h"
 #include "proto.h"
 #include "queue.h"
 #include "store.h"
@@ -34,6 +35,7 @@ typedef struct server {
     store *store;                   /* NULL in memory mode */
     int stop;
     int starved;                    /* accept ran out of descriptors */
+    gather gather;                  /* zero-loss store: wait for more before a commit */
 } server;
 
 /* Queue c for end-of-turn processing (idempotent). */

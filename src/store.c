@@ -30,6 +30,7 @@ struct store {
     enum store_mode mode;
     int64_t interval_ns;
     int64_t dirty_since;        /* interval mode: first uncommitted change */
+    int64_t last_commit_ns;     /* how long the last commit took */
     int lockfd;
     int datafd;                 /* data.mdb, for zero-filling ahead */
     size_t zeroed;              /* data.mdb is written (zeros or data) up to here */
@@ -347,7 +348,8 @@ commit(store *s)
     }
     int64_t t0 = now_ns();
     r = mdb_txn_commit(s->txn);
-    lat_add(&s->lat, now_ns() - t0);
+    s->last_commit_ns = now_ns() - t0;
+    lat_add(&s->lat, s->last_commit_ns);
     s->txn = NULL;
     s->txn_bytes = 0;
     if (r)
@@ -598,6 +600,18 @@ store_end_turn(store *s)
             s->dirty_since = now_ns();
     }
     return 0;
+}
+
+int
+store_turn_pending(const store *s)
+{
+    return s->mode == STORE_SYNC_ALWAYS && s->txn != NULL;
+}
+
+int64_t
+store_last_commit_ns(const store *s)
+{
+    return s->last_commit_ns;
 }
 
 int

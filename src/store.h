@@ -35,6 +35,10 @@ int store_load(store *s, queue *q, char *err, size_t errlen);
  * promises. -1 means an I/O error: nothing of the turn may be acknowledged
  * and the server must stop. */
 int store_end_turn(store *s);
+/* Whether this turn has changes that store_end_turn will commit and sync
+ * (zero-loss mode only), and how long the last such commit took. */
+int store_turn_pending(const store *s);
+int64_t store_last_commit_ns(const store *s);
 /* Interval mode: commit and sync when the interval has passed. */
 int store_tick(store *s, int64_t now);
 /* Monotonic ns when store_tick has work, or INT64_MAX. */

@@ -184,6 +184,13 @@ class MetricsTest(bstest.ServerTest):
                              and dict(k[1])["le"] != '"+Inf"')
             values = [v for _, v in buckets]
             self.assertEqual(values, sorted(values), "buckets are cumulative")
+            # Commit gathering: a client heard during a wait was awaited in it.
+            waits = m[("beanstalkd_store_gather_waits_total", frozenset())]
+            gathered = m[("beanstalkd_store_gathered_total", frozenset())]
+            self.assertGreaterEqual(waits, 0)
+            self.assertGreaterEqual(gathered, 0)
+            if s["store-sync-mode"].strip('"') != "always":
+                self.assertEqual((waits, gathered), (0, 0), "only zero-loss commits wait")
 
     def test_healthz_and_other_paths(self):
         status, ctype, body = self.get("/healthz")
