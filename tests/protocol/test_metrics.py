@@ -227,8 +227,10 @@ class MetricsTest(bstest.ServerTest):
             rows = [line.split() for line in f][1:]
         local = [r[1] for r in rows if r[3] == "0A" and int(r[1].rsplit(":", 1)[1], 16) == self.mport]
         self.assertEqual(local, ["0100007F:%04X" % self.mport])
-        self.assertIn("metrics on http://127.0.0.1:%d/metrics" % self.mport,
-                      self.server.stderr_text())
+        # The start-up line is written just after the listeners open.
+        line = "metrics on http://127.0.0.1:%d/metrics" % self.mport
+        bstest.wait_until(lambda: line in self.server.stderr_text(), 10)
+        self.assertIn(line, self.server.stderr_text())
 
 
 @unittest.skipIf(bstest.REFERENCE, "stock beanstalkd has no metrics endpoint")
