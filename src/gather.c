@@ -79,11 +79,16 @@ gather_wait(gather *g, struct event_base *base, int64_t budget_ns)
 {
     if (!g->awaiting || budget_ns <= 0)
         return;
+    if (g->skip) {
+        g->skip--;
+        return;
+    }
     if (budget_ns > GATHER_MAX_NS)
         budget_ns = GATHER_MAX_NS;
     int64_t heard = now_ns(), end = heard + budget_ns;
     g->waits++;
     g->in_wait = 1;
+    uint64_t caught = g->gathered;
     while (g->awaiting) {
         int64_t now = now_ns();
         int64_t until = heard + GATHER_GAP_NS < end ? heard + GATHER_GAP_NS : end;
@@ -98,4 +103,12 @@ gather_wait(gather *g, struct event_base *base, int64_t budget_ns)
     }
     arm(g, 0);                  /* disarm; this also clears an expiry not yet read */
     g->in_wait = 0;
+    if (g->gathered > caught) {
+        g->backoff = 0;
+    } else {
+        g->backoff = g->backoff ? g->backoff * 2 : 1;
+        if (g->backoff > GATHER_BACKOFF_MAX)
+            g->backoff = GATHER_BACKOFF_MAX;
+        g->skip = g->backoff;
+    }
 }

@@ -7,7 +7,11 @@
  * The wait ends as soon as every awaited client has been heard from, when
  * none has been heard from for GATHER_GAP_NS, or at the budget the caller
  * gives (the last commit's duration), whichever comes first. Clients that
- * stay silent cost at most one gap, once: each commit starts a new set. */
+ * stay silent cost at most one gap, once: each commit starts a new set.
+ * When clients come at a steady low rate a wait catches nobody and only
+ * adds latency, so after a wait that caught nobody the next 1, 2, 4 ...
+ * GATHER_BACKOFF_MAX chances to wait are skipped; one that catches
+ * somebody ends the back-off. */
 #ifndef BS_GATHER_H
 #define BS_GATHER_H
 
@@ -16,11 +20,13 @@
 
 #define GATHER_GAP_NS (200 * 1000)
 #define GATHER_MAX_NS (1000 * 1000)
+#define GATHER_BACKOFF_MAX 64
 
 typedef struct gather {
     int tfd;                    /* a timerfd: libevent's own timers round to ms */
     struct event *ev;
     int in_wait;                /* inside gather_wait */
+    unsigned backoff, skip;     /* after useless waits: chances to let pass */
     uint64_t gen;               /* the commit whose clients are awaited */
     int awaiting;               /* of those, not heard from yet */
     uint64_t waits, gathered;   /* for stats: waits made, clients they caught */

@@ -1,6 +1,6 @@
 /* Unit tests of commit gathering (src/gather.c): who is awaited, when a
- * wait ends (everyone heard, a silent gap, the budget), and that each
- * commit starts a new set. The loop is a real libevent base; a client
+ * wait ends (everyone heard, a silent gap, the budget), that each commit
+ * starts a new set, and the back-off after waits that caught nobody. The loop is a real libevent base; a client
  * "sends" by writing to one end of a socketpair whose read callback hears
  * it, as a connection's read event would. Time bounds are one-sided or
  * generous: a busy machine may make a wait longer, never shorter. */
@@ -197,6 +197,57 @@ test_budget_bounds_the_wait(void **state)
     client_close(&quiet);
 }
 
+/* A wait that catches nobody makes the next chances pass (1, then 2, 4
+ * ...): a steady trickle of clients is not delayed by a gap at every
+ * commit. A wait that catches somebody ends the back-off. */
+static void
+test_useless_waits_back_off(void **state)
+{
+    fixture *f = *state;
+    fake_client quiet, talker;
+    client_open(&quiet, &f->g, f->base);
+    client_open(&talker, &f->g, f->base);
+    uint64_t expect_waits = 0;
+    unsigned expect_skip[] = {1, 2, 4};
+    for (int round = 0; round < 3; round++) {
+        gather_begin(&f->g);
+        gather_mark(&f->g, &quiet.mark);
+        gather_wait(&f->g, f->base, GATHER_MAX_NS);
+        assert_int_equal(f->g.waits, ++expect_waits);
+        assert_int_equal(f->g.skip, expect_skip[round]);
+        /* The chances that pass: no wait, however long the budget. */
+        for (unsigned k = 0; k < expect_skip[round]; k++) {
+            gather_begin(&f->g);
+            gather_mark(&f->g, &quiet.mark);
+            int64_t t0 = now_ns();
+            gather_wait(&f->g, f->base, GATHER_MAX_NS);
+            assert_true(now_ns() - t0 < GATHER_GAP_NS);
+            assert_int_equal(f->g.waits, expect_waits);
+        }
+        assert_int_equal(f->g.skip, 0);
+    }
+    /* A useful wait: the talker answers; the back-off is over. */
+    gather_begin(&f->g);
+    gather_mark(&f->g, &quiet.mark);
+    gather_mark(&f->g, &talker.mark);
+    client_send(&talker);
+    gather_wait(&f->g, f->base, GATHER_MAX_NS);
+    assert_int_equal(f->g.waits, expect_waits + 1);
+    assert_int_equal(talker.heard, 1);
+    assert_int_equal(f->g.backoff, 0);
+    assert_int_equal(f->g.skip, 0);
+    /* The back-off is bounded. */
+    for (int i = 0; i < 12; i++) {
+        f->g.skip = 0;
+        gather_begin(&f->g);
+        gather_mark(&f->g, &quiet.mark);
+        gather_wait(&f->g, f->base, GATHER_GAP_NS / 8);
+    }
+    assert_int_equal(f->g.backoff, GATHER_BACKOFF_MAX);
+    client_close(&quiet);
+    client_close(&talker);
+}
+
 int
 main(void)
 {
@@ -206,6 +257,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wait_ends_when_all_heard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_client_costs_one_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_bounds_the_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_useless_waits_back_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
