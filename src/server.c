@@ -316,6 +316,8 @@ server_run(server *srv)
             log_warn("event loop failed");
             return 1;
         }
+        /* A zero-loss commit is two flushes: let the clients the last one
+         * answered add their next change to it first (gather.h). */
         if (srv->store && store_turn_pending(srv->store))
             gather_wait(&srv->gather, srv->base, store_last_commit_ns(srv->store));
         end_of_turn(srv);
