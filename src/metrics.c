@@ -247,33 +247,38 @@ reply(struct evhttp_request *req, int code, const char *reason, const char *type
     evhttp_send_reply(req, code, reason, body);
 }
 
+/* Serving: healthy. Draining still serves everything but puts. */
 static void
-on_metrics(struct evhttp_request *req, void *arg)
+health(struct evbuffer *b, server *srv)
 {
-    metrics *m = arg;
+    evbuffer_add_printf(b, "%s\n", srv->p.draining ? "ok draining" : "ok");
+}
+
+/* Answer req with what fill writes, as text of the given type. */
+static void
+serve(struct evhttp_request *req, metrics *m, const char *type,
+      void (*fill)(struct evbuffer *, server *))
+{
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         evhttp_send_error(req, HTTP_SERVUNAVAIL, "out of memory");
         return;
     }
-    render(b, m->srv);
-    reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    fill(b, m->srv);
+    reply(req, HTTP_OK, "OK", type, b);
     evbuffer_free(b);
+}
+
+static void
+on_metrics(struct evhttp_request *req, void *arg)
+{
+    serve(req, arg, "text/plain; version=0.0.4; charset=utf-8", render);
 }
 
 static void
 on_healthz(struct evhttp_request *req, void *arg)
 {
-    metrics *m = arg;
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        evhttp_send_error(req, HTTP_SERVUNAVAIL, "out of memory");
-        return;
-    }
-    /* Serving: healthy. Draining still serves everything but puts. */
-    evbuffer_add_printf(b, "%s\n", m->srv->p.draining ? "ok draining" : "ok");
-    reply(req, HTTP_OK, "OK", "text/plain; charset=utf-8", b);
-    evbuffer_free(b);
+    serve(req, arg, "text/plain; charset=utf-8", health);
 }
 
 static void

@@ -902,10 +902,10 @@ watches(const client *c, const tube *t)
 int
 queue_watch(queue *q, client *c, const char *name, size_t len, size_t *count)
 {
-    tube *t = tube_find(&q->tubes, name, len);
-    if (!t || !watches(c, t)) {
-        if (!t && !(t = tube_find_or_make(&q->tubes, name, len)))
-            return Q_NO_MEMORY;
+    tube *t = tube_find_or_make(&q->tubes, name, len);
+    if (!t)
+        return Q_NO_MEMORY;
+    if (!watches(c, t)) {
         if (watch_add(c, t) < 0) {
             if (t->refs == 0)
                 tube_destroy(&q->tubes, t);

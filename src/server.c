@@ -173,6 +173,7 @@ int
 server_init(server *srv)
 {
     memset(srv, 0, sizeof *srv);
+    srv->gather.tfd = -1;       /* so server_free never closes fd 0 */
     /* No EVENT_BASE_FLAG_PRECISE_TIMER: it costs a timerfd_settime per loop
      * turn, and the queue's deadlines are whole seconds; epoll's millisecond
      * timeout (libevent rounds it up) is precise enough. */
@@ -186,7 +187,6 @@ server_init(server *srv)
     srv->timer = evtimer_new(srv->base, on_timer, srv);
     srv->accept_pause = evtimer_new(srv->base, on_accept_pause_end, srv);
     srv->timer_at = INT64_MAX;
-    srv->gather.tfd = -1;
     if (gather_init(&srv->gather, srv->base) < 0)
         return -1;
     int sigs[] = {SIGTERM, SIGINT, SIGUSR1};

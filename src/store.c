@@ -672,7 +672,6 @@ store_get_metrics(store *s, store_metrics *m)
     m->commits = s->commits;
     m->syncs = s->syncs;
     m->changes = s->changes;
-    m->writes = s->writes;
     m->mode = s->mode == STORE_SYNC_ALWAYS ? "always"
             : s->mode == STORE_SYNC_NEVER ? "never" : "interval";
     m->commit = s->lat;

@@ -59,7 +59,7 @@ typedef struct store_lat {
 } store_lat;
 
 typedef struct store_metrics {
-    uint64_t size, map_size, commits, syncs, changes, writes;
+    uint64_t size, map_size, commits, syncs, changes;
     const char *mode;           /* "always", "interval" or "never" */
     store_lat commit;
 } store_metrics;
